@@ -1,0 +1,1 @@
+//! An in-memory Snowflake emulator, independent of the client (see DESIGN.md section 6).

@@ -1,0 +1,6 @@
+//! snowflake-token-operator: keeps Snowflake service users, programmatic access tokens
+//! and OAuth tokens converged, and writes the credentials into Kubernetes Secrets.
+
+pub mod api;
+pub mod emulator;
+pub mod snowflake;
