@@ -3,7 +3,8 @@
 //!
 //! Numeric codes: 390302 consent invalid, 390303 access token invalid, 390304 bad
 //! response_type, 390305 bad state, 390306 unknown client, 390307 redirect_uri mismatch,
-//! 390308 invalid scope, 390309 username mismatch, 390311 bad code_challenge parameters.
+//! 390308 invalid scope, 390309 username mismatch, 390311 bad code_challenge parameters,
+//! 390318 access token expired (the code the official Python connector expects).
 //! Token-endpoint errors carry no numeric code (`"code": null`, as documented).
 
 use http::StatusCode;
@@ -207,9 +208,13 @@ impl TokenError {
 /// Why an access token was refused when used (SQL API bearer or driver login).
 #[derive(Debug, Clone, Copy, Error, PartialEq, Eq)]
 pub enum AccessTokenError {
-    /// Unknown, expired or revoked token, or its integration is disabled.
+    /// Unknown or revoked token, or its integration is disabled.
     #[error("Invalid OAuth access token. ")]
     Invalid,
+    /// The token was valid but its lifetime is over. The Python connector
+    /// (network.py `OAUTH_ACCESS_TOKEN_EXPIRED_GS_CODE`) knows this as 390318.
+    #[error("OAuth access token expired. ")]
+    Expired,
     /// The driver login named a user other than the token's.
     #[error(
         "The user you were trying to authenticate as differs from the user tied to the access token."
@@ -222,6 +227,7 @@ impl AccessTokenError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid => "390303",
+            Self::Expired => "390318",
             Self::UsernameMismatch => "390309",
         }
     }

@@ -79,6 +79,9 @@ pub struct OAuthServer {
     next_chain: ChainId,
 }
 
+/// How long an expired access token is remembered (see [`OAuthServer::prune`]).
+const EXPIRED_ACCESS_TOKEN_MEMORY_SECONDS: u32 = 86_400;
+
 /// `now + seconds`, saturating at the end of representable time.
 pub(crate) fn after(now: Timestamp, seconds: u32) -> Timestamp {
     now.checked_add(SignedDuration::from_secs(i64::from(seconds)))
@@ -142,8 +145,11 @@ impl OAuthServer {
         let enabled = self
             .integration(&chain.integration)
             .is_some_and(|i| i.enabled);
-        if chain.revoked || now >= record.expires_at || !enabled {
+        if chain.revoked || !enabled {
             return Err(AccessTokenError::Invalid);
+        }
+        if now >= record.expires_at {
+            return Err(AccessTokenError::Expired);
         }
         Ok(OAuthSession {
             user: chain.user.clone(),
@@ -201,7 +207,10 @@ impl OAuthServer {
     pub(crate) fn prune(&mut self, now: Timestamp) {
         self.codes.retain(|_, c| now < c.expires_at);
         self.refresh_tokens.retain(|_, r| now < r.expires_at);
-        self.access_tokens.retain(|_, a| now < a.expires_at);
+        // Expired access tokens are kept a day so their use is answered "expired" (390318)
+        // rather than "invalid" (390303).
+        self.access_tokens
+            .retain(|_, a| now < after(a.expires_at, EXPIRED_ACCESS_TOKEN_MEMORY_SECONDS));
         let live: HashSet<ChainId> = self
             .refresh_tokens
             .values()

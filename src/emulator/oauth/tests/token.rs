@@ -30,7 +30,7 @@ fn code_exchange_returns_documented_fields_and_a_usable_access_token() {
     assert_eq!(session.integration, "BI_APP");
     assert_eq!(
         server.validate_access_token(tokens.access_token.expose(), at(600)),
-        Err(AccessTokenError::Invalid),
+        Err(AccessTokenError::Expired),
         "access tokens live 10 minutes"
     );
 }
@@ -359,4 +359,8 @@ fn driver_login_with_another_user_name_gets_390309() {
         .validate_access_token("emuoat_forged", t0())
         .expect_err("unknown");
     assert_eq!(err.code(), "390303");
+    let expired = server
+        .validate_access_token(token, at(600))
+        .expect_err("expired");
+    assert_eq!(expired.code(), "390318");
 }
