@@ -363,4 +363,10 @@ fn driver_login_with_another_user_name_gets_390309() {
         .validate_access_token(token, at(600))
         .expect_err("expired");
     assert_eq!(expired.code(), "390318");
+    // Still "expired" after unrelated traffic pruned the server's state.
+    let _ = server.token(&directory(), &TokenRequest::default(), None, at(700));
+    assert_eq!(
+        server.validate_access_token(token, at(700)),
+        Err(AccessTokenError::Expired)
+    );
 }
