@@ -156,18 +156,40 @@ pub(crate) fn percent_decode(input: &str) -> Option<String> {
     form_urldecode(&input.replace('+', "%2B"))
 }
 
-/// Decodes an `Authorization: Basic …` header into urldecoded `(client_id, client_secret)`.
-/// `None` when the scheme is not Basic or the encoding is broken: the token endpoint answers
-/// that with `invalid_client`, like a wrong secret.
-pub(crate) fn parse_basic_auth(header: &str) -> Option<(String, Secret)> {
-    let (scheme, value) = header.trim().split_once(' ')?;
+/// Decodes an `Authorization: Basic …` header into the candidate `(client_id,
+/// client_secret)` readings: the urldecoded pair that RFC 6749 §2.3.1 and Snowflake's docs
+/// prescribe first, then the pair as sent, because the official Python connector does not
+/// urlencode (auth/_oauth_base.py `_create_token_request_headers`) and Snowflake secrets
+/// contain `+`, `/` and `=`. Empty when the scheme is not Basic or the encoding is broken:
+/// the token endpoint answers that with `invalid_client`, like a wrong secret.
+pub(crate) fn parse_basic_auth(header: &str) -> Vec<(String, Secret)> {
+    let Some((scheme, value)) = header.trim().split_once(' ') else {
+        return Vec::new();
+    };
     if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
+        return Vec::new();
     }
-    let decoded = STANDARD.decode(value.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    Some((form_urldecode(id)?, Secret(form_urldecode(secret)?)))
+    let Some(text) = STANDARD
+        .decode(value.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+    else {
+        return Vec::new();
+    };
+    let Some((id, secret)) = text.split_once(':') else {
+        return Vec::new();
+    };
+    let mut candidates = Vec::with_capacity(2);
+    if let (Some(id), Some(secret)) = (form_urldecode(id), form_urldecode(secret)) {
+        candidates.push((id, Secret(secret)));
+    }
+    if !candidates
+        .iter()
+        .any(|(i, s)| i == id && s.expose() == secret)
+    {
+        candidates.push((id.to_owned(), Secret(secret.to_owned())));
+    }
+    candidates
 }
 
 #[cfg(test)]
@@ -219,16 +241,27 @@ mod tests {
     }
 
     #[test]
-    fn basic_auth_is_base64_of_urlencoded_parts() {
+    fn basic_auth_reads_urlencoded_then_raw_parts() {
         // id "my client", secret "a+b/c=" urlencoded, then base64.
         let header = format!("Basic {}", STANDARD.encode("my+client:a%2Bb%2Fc%3D"));
-        let (id, secret) = parse_basic_auth(&header).expect("valid header");
-        assert_eq!(id, "my client");
-        assert_eq!(secret.expose(), "a+b/c=");
-        assert!(parse_basic_auth("Bearer abc").is_none());
-        assert!(parse_basic_auth("Basic !!!").is_none());
-        assert!(parse_basic_auth(&format!("Basic {}", STANDARD.encode("nocolon"))).is_none());
-        assert!(parse_basic_auth(&format!("Basic {}", STANDARD.encode("a:%zz"))).is_none());
+        let candidates = parse_basic_auth(&header);
+        assert_eq!(candidates[0].0, "my client");
+        assert_eq!(candidates[0].1.expose(), "a+b/c=");
+        assert_eq!(candidates[1].0, "my+client");
+        assert_eq!(candidates[1].1.expose(), "a%2Bb%2Fc%3D");
+        // Sent without urlencoding, as the Python connector does.
+        let raw = parse_basic_auth(&format!("Basic {}", STANDARD.encode("id:a+b/c=")));
+        assert!(raw.iter().any(|(i, s)| i == "id" && s.expose() == "a+b/c="));
+        // Nothing to urldecode: one reading only.
+        assert_eq!(
+            parse_basic_auth(&format!("Basic {}", STANDARD.encode("id:abc"))).len(),
+            1
+        );
+        assert!(parse_basic_auth("Bearer abc").is_empty());
+        assert!(parse_basic_auth("Basic !!!").is_empty());
+        assert!(parse_basic_auth(&format!("Basic {}", STANDARD.encode("nocolon"))).is_empty());
+        let bad_escape = parse_basic_auth(&format!("Basic {}", STANDARD.encode("a:%zz")));
+        assert_eq!(bad_escape.len(), 1, "only the raw reading remains");
     }
 
     #[test]

@@ -84,30 +84,37 @@ impl OAuthServer {
         }
     }
 
-    /// HTTP Basic with the urlencoded client id and either client secret.
+    /// HTTP Basic with the client id and either client secret (see `parse_basic_auth` for
+    /// the two readings accepted).
     fn authenticate_client(
         &self,
         authorization: Option<&str>,
     ) -> Result<&IntegrationConfig, TokenError> {
         let fail = |reason| TokenError::InvalidClient(reason);
         let header = authorization.ok_or(fail(InvalidClientReason::MissingCredentials))?;
-        let (client_id, secret) =
-            parse_basic_auth(header).ok_or(fail(InvalidClientReason::MalformedCredentials))?;
-        let integration = self
-            .integration_by_client_id(&client_id)
-            .ok_or(fail(InvalidClientReason::UnknownClient))?;
-        // Compare hashes, not strings, so the time taken says nothing about the secret.
-        let presented = secret.hash();
-        let matches = std::iter::once(&integration.client_secret)
-            .chain(integration.client_secret_2.as_ref())
-            .any(|s| s.hash() == presented);
-        if !matches {
-            return Err(fail(InvalidClientReason::WrongSecret));
+        let candidates = parse_basic_auth(header);
+        if candidates.is_empty() {
+            return Err(fail(InvalidClientReason::MalformedCredentials));
         }
-        if !integration.enabled {
-            return Err(fail(InvalidClientReason::IntegrationDisabled));
+        let mut reason = InvalidClientReason::UnknownClient;
+        for (client_id, secret) in &candidates {
+            let Some(integration) = self.integration_by_client_id(client_id) else {
+                continue;
+            };
+            // Compare hashes, not strings, so the time taken says nothing about the secret.
+            let presented = secret.hash();
+            let matches = std::iter::once(&integration.client_secret)
+                .chain(integration.client_secret_2.as_ref())
+                .any(|s| s.hash() == presented);
+            if !matches {
+                reason = InvalidClientReason::WrongSecret;
+            } else if !integration.enabled {
+                return Err(fail(InvalidClientReason::IntegrationDisabled));
+            } else {
+                return Ok(integration);
+            }
         }
-        Ok(integration)
+        Err(fail(reason))
     }
 
     fn exchange_code(

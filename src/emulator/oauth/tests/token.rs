@@ -94,7 +94,7 @@ fn client_authentication_failures_are_invalid_client() {
             InvalidClientReason::MalformedCredentials,
         ),
         (
-            Some(format!("Basic {}", STANDARD.encode("bi client:s3cr+t/="))),
+            Some(format!("Basic {}", STANDARD.encode("bi client:s3cr t/="))),
             InvalidClientReason::WrongSecret,
         ),
         (
@@ -121,6 +121,14 @@ fn client_authentication_failures_are_invalid_client() {
     let err = TokenError::InvalidClient(InvalidClientReason::WrongSecret);
     let body = err.response(server.error_rendering()).body;
     assert_eq!(body["error"], "invalid_client");
+    // The official Python connector sends id and secret without urlencoding: accepted.
+    let raw = format!("Basic {}", STANDARD.encode(format!("{CLIENT_ID}:{SECRET}")));
+    let result = server.token(&directory(), &TokenRequest::default(), Some(&raw), t0());
+    assert_eq!(
+        result.map(|_| ()),
+        Err(TokenError::InvalidRequest("grant_type")),
+        "authenticated"
+    );
     // The code survived the failed attempts: client authentication comes first.
     assert!(
         server
