@@ -5,7 +5,7 @@ Used by the Rust official-driver tests. Reads one JSON spec from argv[1] (a JSON
 "-" / nothing for stdin):
 
     {"host": "127.0.0.1", "port": 8080, "protocol": "http", "account": "EMU",
-     "user": "BI_SVC",                        # omitted for key pair if you like
+     "user": "BI_SVC",                        # required except with pat / oauth_token
      "role": "ANALYST",                        # optional: requested session role
      and exactly one credential:
      "password": "<PAT used as a password>"
@@ -116,7 +116,12 @@ def main(argv: list[str]) -> int:
         finally:
             conn.close()
     except Error as err:
-        result = {"ok": False, "errno": err.errno, "sqlstate": err.sqlstate, "msg": err.raw_msg}
+        result = {
+            "ok": False,
+            "errno": err.errno,
+            "sqlstate": err.sqlstate,
+            "msg": err.raw_msg or str(err),
+        }
     else:
         if row is None or len(row) != 2:
             result = {"ok": False, "errno": None, "sqlstate": None, "msg": f"unexpected row {row!r}"}
