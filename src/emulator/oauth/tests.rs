@@ -138,5 +138,6 @@ fn authorize_error(server: &mut OAuthServer, request: &AuthorizeRequest) -> Auth
 }
 
 mod authorize;
+mod codes;
 mod refresh;
 mod token;
