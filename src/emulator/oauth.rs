@@ -24,6 +24,7 @@
 //! - Without `refresh_token` in the scope no refresh token is issued; refresh requests may
 //!   carry a `scope`, which is ignored (the Python connector sends one).
 
+mod admin;
 mod authorize;
 mod config;
 mod directory;
@@ -36,6 +37,7 @@ mod token;
 #[cfg(test)]
 mod tests;
 
+pub use admin::{SecretSlot, UnknownIntegration};
 pub use authorize::{AuthorizeFailure, AuthorizeRedirect, AuthorizeRequest};
 pub use config::{
     ClientType, ConfigError, ErrorBodyShape, ErrorRendering, IntegrationConfig, OAuthConfig,

@@ -75,6 +75,7 @@ pub(crate) enum CredentialKind {
     AuthorizationCode,
     AccessToken,
     RefreshToken,
+    ClientSecret,
 }
 
 impl CredentialKind {
@@ -83,6 +84,8 @@ impl CredentialKind {
             Self::AuthorizationCode => "emuoac_",
             Self::AccessToken => ACCESS_TOKEN_PREFIX,
             Self::RefreshToken => "emuort_",
+            // No prefix: a client secret is never presented as a bearer token.
+            Self::ClientSecret => "",
         }
     }
 }

@@ -137,6 +137,7 @@ fn authorize_error(server: &mut OAuthServer, request: &AuthorizeRequest) -> Auth
         .expect_err("refused")
 }
 
+mod admin;
 mod authorize;
 mod codes;
 mod refresh;
