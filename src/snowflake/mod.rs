@@ -11,17 +11,28 @@ pub mod clock;
 pub mod error;
 pub mod jwt;
 pub mod keys;
+pub mod oauth;
+pub mod ops;
 pub mod resultset;
 pub mod retry;
 pub mod sql;
 pub mod sqlapi;
 pub mod transport;
+pub mod types;
 
 pub use account::Account;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Category, Error, OAuthErrorKind, Result};
 pub use jwt::{Authenticator, BearerKind, JwtSigner, StaticToken};
 pub use keys::PrivateKey;
+pub use oauth::{
+    AuthorizeRequest, ClientCredentials, CodeExchange, OAuthApi, OAuthClient, OAuthConfig, Pkce,
+    TokenResponse,
+};
+pub use ops::{SnowflakeApi, SnowflakeClient};
 pub use resultset::{ResultSet, Row};
 pub use retry::RetryPolicy;
 pub use sqlapi::{SqlApiClient, SqlApiConfig};
+pub use types::{
+    DesiredUser, Identity, NewPat, PatInfo, PatSpec, PatStatus, RotatedPat, UserChanges,
+};
