@@ -219,3 +219,23 @@ impl Authenticator for StaticToken {
 
     fn invalidate(&self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn static_tokens_name_their_type_and_hide_their_value() {
+        let pat = StaticToken::new(
+            SecretString::from("pat-value-123".to_owned()),
+            BearerKind::ProgrammaticAccessToken,
+        );
+        assert_eq!(pat.token_type(), "PROGRAMMATIC_ACCESS_TOKEN");
+        assert_eq!(pat.bearer().unwrap().expose_secret(), "pat-value-123");
+        assert!(!format!("{pat:?}").contains("pat-value"));
+        let oauth = StaticToken::new(SecretString::from("x".to_owned()), BearerKind::OAuth);
+        assert_eq!(oauth.token_type(), "OAUTH");
+    }
+}

@@ -7,6 +7,7 @@
 //! behind [`SnowflakeApi`], which controllers use and tests fake), and [`oauth`].
 
 pub mod account;
+mod answers;
 pub mod clock;
 pub mod error;
 pub mod jwt;

@@ -302,10 +302,8 @@ pub fn parse_token_reply(
             if let Some(err) = oauth_error {
                 return Err(err);
             }
-            serde_json::from_slice(body).map_err(|e| {
-                // serde's message names the field, never a value.
-                Error::Protocol(format!("cannot read the token response: {e}"))
-            })
+            serde_json::from_slice(body)
+                .map_err(|e| transport::json_error("the token response", &e))
         }
         429 => Err(Error::Throttled {
             code: String::new(),

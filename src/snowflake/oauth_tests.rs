@@ -201,3 +201,15 @@ fn basic_auth_urlencodes_id_and_secret_and_debug_hides_the_secret() {
     assert!(!debug.contains("s3cr"), "{debug}");
     assert!(debug.contains("id:1"));
 }
+
+#[test]
+fn a_malformed_token_answer_does_not_quote_its_values() {
+    let err = reply(
+        200,
+        r#"{"access_token":"at-SECRET","expires_in":600,"refresh_token":42}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(!err.contains("SECRET") && !err.contains("42"), "{err}");
+    assert!(err.contains("unexpected JSON shape"), "{err}");
+}

@@ -113,3 +113,19 @@ pub(crate) fn header_value(text: &str) -> Result<http::HeaderValue> {
     http::HeaderValue::from_str(text)
         .map_err(|_| Error::InvalidInput("a header value contains invalid characters".into()))
 }
+
+/// A JSON decoding failure, described by kind and position only: serde's own message can
+/// quote the offending value, which in a token or result answer may be a secret.
+pub(crate) fn json_error(what: &str, err: &serde_json::Error) -> Error {
+    let kind = match err.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "malformed JSON",
+        serde_json::error::Category::Data => "unexpected JSON shape",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    Error::Protocol(format!(
+        "cannot read {what}: {kind} at line {}, column {}",
+        err.line(),
+        err.column()
+    ))
+}
