@@ -52,10 +52,21 @@ impl Account {
         if id.is_empty() {
             return Err(invalid("the account identifier is empty"));
         }
-        let mut labels = id.split('.');
-        let first = labels.next().unwrap_or_default();
+        let labels: Vec<&str> = id.split('.').collect();
+        let first = labels[0];
         validate_account_name(first).map_err(|r| invalid(&r))?;
-        for label in labels {
+        if let [_, second] = labels[..] {
+            // Every Snowflake region name contains a '-' (us-east-2, west-europe,
+            // us-central1); a bare second part is the dotted `org.account` form, whose JWT
+            // name would silently lose the account part.
+            if !second.contains('-') {
+                return Err(invalid(
+                    "write an organization account as org-account (with '-'), or a locator \
+                     with its region, e.g. xy12345.us-east-2.aws",
+                ));
+            }
+        }
+        for label in &labels[1..] {
             if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                 return Err(invalid(
                     "region and cloud parts may only contain letters, digits and '-'",
@@ -113,8 +124,8 @@ impl Account {
 }
 
 fn validate_account_name(name: &str) -> std::result::Result<(), String> {
-    if name.len() > 255 {
-        return Err("the account name is longer than 255 characters".into());
+    if name.len() > 63 {
+        return Err("the account name is longer than 63 characters (one DNS label)".into());
     }
     if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err("the account name must start with a letter".into());
@@ -246,6 +257,7 @@ mod tests {
 
     #[test]
     fn bad_input_is_refused_with_a_readable_reason() {
+        let long = "a".repeat(64);
         let cases = [
             ("", "empty"),
             ("   ", "empty"),
@@ -254,6 +266,8 @@ mod tests {
             ("myorg-", "empty part"),
             ("xy12345.us_east", "region"),
             ("xy12345..aws", "region"),
+            ("myorg.myacct", "org-account"),
+            (long.as_str(), "63 characters"),
         ];
         for (input, reason) in cases {
             let err = Account::new(input, None).expect_err(input).to_string();

@@ -5,6 +5,22 @@
 //! (key-pair authentication), [`sql`] (the only path from user text to SQL), [`sqlapi`]
 //! (transport with retries, polling and an in-flight bound), [`ops`] (the typed operations
 //! behind [`SnowflakeApi`], which controllers use and tests fake), and [`oauth`].
+//!
+//! Decisions worth knowing when calling this module:
+//! * Identifiers are always double-quoted and therefore case-sensitive: pass user, role,
+//!   warehouse and policy names as `SHOW` prints them (normally uppercase). PAT names are
+//!   validated and uppercased, as Snowflake stores them.
+//! * [`DesiredUser`] is the whole desired state: a `None` property is unset if set.
+//!   Roles are revoked only when the caller says it granted them before, so grants made by
+//!   hand are never touched.
+//! * PATs are added without `IF NOT EXISTS`: an existing name is an `AlreadyExists` error,
+//!   never a success without a secret (the controller rotates instead).
+//! * Removing a PAT of a missing user or a missing PAT succeeds (cleanup must not wedge).
+//! * A statement is resent (same `requestId`, `retry=true`) only after throttling, 5xx,
+//!   a lost response or one refused JWT; OAuth token requests are never resent (see
+//!   [`oauth`]).
+//! * Nothing secret (tokens, keys, JWTs, client secrets, result cells) is ever formatted
+//!   by `Debug`, `Display` or logs.
 
 pub mod account;
 mod answers;
