@@ -102,6 +102,21 @@ impl OAuthErrorKind {
         }
     }
 
+    /// Maps Snowflake's numeric OAuth codes, for answers that carry a `code` but no
+    /// `error`: 390302 consent invalid, 390303 token invalid or expired, 390307 redirect URI
+    /// mismatch, 390309 username mismatch and 390311 PKCE failure all mean the grant is
+    /// unusable; 390306 is an unknown client; 390308 an invalid scope; 390304 and 390305
+    /// malformed requests.
+    pub fn from_snowflake_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "390302" | "390303" | "390307" | "390309" | "390311" => Self::InvalidGrant,
+            "390306" => Self::InvalidClient,
+            "390308" => Self::InvalidScope,
+            "390304" | "390305" => Self::InvalidRequest,
+            _ => return None,
+        })
+    }
+
     /// The wire `error` string.
     pub fn as_str(&self) -> &str {
         match self {
@@ -228,12 +243,15 @@ pub enum Error {
     #[error("unexpected answer from Snowflake: {0}")]
     Protocol(String),
     /// The OAuth token endpoint refused the request.
-    #[error("OAuth token request refused (HTTP {status}, {}): {description}", kind.as_str())]
+    #[error("OAuth token request refused (HTTP {status}, {}{}): {description}", kind.as_str(),
+        if code.is_empty() { String::new() } else { format!(", code {code}") })]
     OAuth {
         /// The `error` value.
         kind: OAuthErrorKind,
         /// HTTP status.
         status: u16,
+        /// Snowflake's numeric code (`390306`...), or empty.
+        code: String,
         /// `error_description` or `message`.
         description: String,
     },
@@ -317,7 +335,8 @@ impl Error {
             | Self::Forbidden { code, .. }
             | Self::Rejected { code, .. }
             | Self::Throttled { code, .. }
-            | Self::Unavailable { code, .. } => (!code.is_empty()).then_some(code.as_str()),
+            | Self::Unavailable { code, .. }
+            | Self::OAuth { code, .. } => (!code.is_empty()).then_some(code.as_str()),
             Self::RetriesExhausted { last, .. } => last.snowflake_code(),
             _ => None,
         }
@@ -384,6 +403,7 @@ mod tests {
         let grant = Error::OAuth {
             kind: OAuthErrorKind::InvalidGrant,
             status: 400,
+            code: String::new(),
             description: "expired".into(),
         };
         assert!(!grant.is_transient());

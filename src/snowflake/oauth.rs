@@ -270,6 +270,27 @@ struct ErrorBody {
     error_description: Option<String>,
     #[serde(default)]
     message: Option<String>,
+    #[serde(default)]
+    code: Option<Value>,
+}
+
+impl ErrorBody {
+    /// Snowflake's `code`, a string or a number on the wire.
+    fn code(&self) -> String {
+        match &self.code {
+            Some(Value::String(s)) => s.trim().to_owned(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The error kind: the `error` value, else what Snowflake's numeric code means.
+    fn kind(&self) -> Option<OAuthErrorKind> {
+        match self.error.as_deref().map(str::trim) {
+            Some(error) if !error.is_empty() => Some(OAuthErrorKind::from_wire(error)),
+            _ => OAuthErrorKind::from_snowflake_code(&self.code()),
+        }
+    }
 }
 
 /// Maps a token endpoint answer to tokens or a typed error.
@@ -280,10 +301,10 @@ pub fn parse_token_reply(
 ) -> Result<TokenResponse> {
     let error_body: Option<ErrorBody> = serde_json::from_slice(body).ok();
     let oauth_error = error_body.as_ref().and_then(|b| {
-        let error = b.error.as_deref()?.trim();
-        (!error.is_empty()).then(|| Error::OAuth {
-            kind: OAuthErrorKind::from_wire(error),
+        Some(Error::OAuth {
+            kind: b.kind()?,
             status,
+            code: b.code(),
             description: b
                 .error_description
                 .clone()
@@ -321,6 +342,7 @@ pub fn parse_token_reply(
             None if status == 401 => Err(Error::OAuth {
                 kind: OAuthErrorKind::InvalidClient,
                 status,
+                code: String::new(),
                 description: message(),
             }),
             None => Err(Error::Protocol(format!(

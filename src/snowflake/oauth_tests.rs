@@ -103,6 +103,46 @@ fn both_error_shapes_map_to_typed_kinds() {
 }
 
 #[test]
+fn snowflake_numeric_codes_map_when_error_is_absent() {
+    let cases = [
+        ("390302", OAuthErrorKind::InvalidGrant),
+        ("390303", OAuthErrorKind::InvalidGrant),
+        ("390304", OAuthErrorKind::InvalidRequest),
+        ("390305", OAuthErrorKind::InvalidRequest),
+        ("390306", OAuthErrorKind::InvalidClient),
+        ("390307", OAuthErrorKind::InvalidGrant),
+        ("390308", OAuthErrorKind::InvalidScope),
+        ("390309", OAuthErrorKind::InvalidGrant),
+        ("390311", OAuthErrorKind::InvalidGrant),
+    ];
+    for (code, kind) in cases {
+        let body =
+            format!(r#"{{"data":null,"message":"refused","code":"{code}","success":false}}"#);
+        match reply(400, &body) {
+            Err(e @ Error::OAuth { .. }) => {
+                assert_eq!(e.snowflake_code(), Some(code));
+                assert!(e.to_string().contains(code), "{e}");
+                let Error::OAuth { kind: got, .. } = e else {
+                    unreachable!()
+                };
+                assert_eq!(got, kind, "{code}");
+            }
+            other => panic!("{code}: {other:?}"),
+        }
+    }
+    // An explicit `error` wins over the code; numeric codes are read too.
+    let both = reply(400, r#"{"error":"invalid_client","code":390308}"#).unwrap_err();
+    assert!(matches!(
+        &both,
+        Error::OAuth {
+            kind: OAuthErrorKind::InvalidClient,
+            ..
+        }
+    ));
+    assert_eq!(both.snowflake_code(), Some("390308"));
+}
+
+#[test]
 fn server_failures_are_transient() {
     for (status, body) in [(500, "oops"), (503, r#"{"message":"down"}"#), (429, "{}")] {
         let e = reply(status, body).unwrap_err();
