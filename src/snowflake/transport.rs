@@ -1,0 +1,131 @@
+//! The HTTP plumbing shared by the SQL API and OAuth clients.
+
+use std::error::Error as _;
+use std::io::Read as _;
+use std::time::Duration;
+
+use super::error::{Error, Result};
+
+/// `User-Agent` sent on every request, as the SQL API requires (`app/version`).
+pub fn user_agent() -> String {
+    format!("snowflake-token-operator/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Builds a reqwest client with rustls (ring provider) and a connect timeout.
+///
+/// The ring provider is installed process-wide if no provider is installed yet; another
+/// component having installed one first is fine.
+pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .user_agent(user_agent())
+        .build()
+        .map_err(|e| Error::Connection(format!("cannot build the HTTP client: {}", describe(&e))))
+}
+
+/// The error and its causes, without the URL (which may carry a request id but never a
+/// secret; dropped anyway to keep messages short and stable).
+pub(crate) fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Maps a failure to send or to read a response.
+pub(crate) fn transport_error(err: reqwest::Error, what: &'static str, after: Duration) -> Error {
+    let err = err.without_url();
+    if err.is_timeout() {
+        Error::Timeout { what, after }
+    } else {
+        Error::Connection(describe(&err))
+    }
+}
+
+/// A fully read response.
+pub(crate) struct Reply {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` and reads the whole body within `timeout`, decompressing gzip.
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    what: &'static str,
+    timeout: Duration,
+) -> Result<Reply> {
+    let run = async {
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| transport_error(e, what, timeout))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let raw = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, what, timeout))?;
+        let gzip = headers
+            .get(http::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
+            || raw.starts_with(&[0x1f, 0x8b]);
+        let body = if gzip {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .map_err(|e| Error::Protocol(format!("cannot decompress a gzip body: {e}")))?;
+            out
+        } else {
+            raw.to_vec()
+        };
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    };
+    tokio::time::timeout(timeout, run)
+        .await
+        .unwrap_or(Err(Error::Timeout {
+            what,
+            after: timeout,
+        }))
+}
+
+/// A short, printable excerpt of a body that is not the JSON we expected.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        s.push('…');
+    }
+    s
+}
+
+/// A header value from text, refusing control characters.
+pub(crate) fn header_value(text: &str) -> Result<http::HeaderValue> {
+    http::HeaderValue::from_str(text)
+        .map_err(|_| Error::InvalidInput("a header value contains invalid characters".into()))
+}
+
+/// A JSON decoding failure, described by kind and position only: serde's own message can
+/// quote the offending value, which in a token or result answer may be a secret.
+pub(crate) fn json_error(what: &str, err: &serde_json::Error) -> Error {
+    let kind = match err.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "malformed JSON",
+        serde_json::error::Category::Data => "unexpected JSON shape",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    Error::Protocol(format!(
+        "cannot read {what}: {kind} at line {}, column {}",
+        err.line(),
+        err.column()
+    ))
+}

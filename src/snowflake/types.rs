@@ -1,0 +1,336 @@
+//! The values the typed operations take and return.
+
+use jiff::Timestamp;
+use secrecy::SecretString;
+
+use super::error::Result;
+use super::resultset::Row;
+
+/// Who the connection is: the answer of `SELECT CURRENT_USER(), CURRENT_ROLE()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The session user.
+    pub user: String,
+    /// The session role (Snowflake may return NULL).
+    pub role: Option<String>,
+}
+
+/// The desired state of a `TYPE = SERVICE` user.
+///
+/// Names are taken verbatim (case-sensitive, as `SHOW` prints them). A `None` property is
+/// desired to be unset: converging removes a value set outside the operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredUser {
+    /// The user name.
+    pub name: String,
+    /// `DEFAULT_ROLE`.
+    pub default_role: Option<String>,
+    /// `DEFAULT_WAREHOUSE`.
+    pub default_warehouse: Option<String>,
+    /// `DEFAULT_NAMESPACE` (`DB` or `DB.SCHEMA`).
+    pub default_namespace: Option<String>,
+    /// `COMMENT`.
+    pub comment: Option<String>,
+    /// Roles that must be granted.
+    pub roles: Vec<String>,
+    /// `NETWORK_POLICY`.
+    pub network_policy: Option<String>,
+    /// `DISABLED`.
+    pub disabled: bool,
+}
+
+/// What converging a user changed; empty when the user was already as desired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChanges {
+    /// The user did not exist and was created.
+    pub created: bool,
+    /// Properties set (names as Snowflake spells them).
+    pub properties_set: Vec<&'static str>,
+    /// Properties unset.
+    pub properties_unset: Vec<&'static str>,
+    /// Roles granted.
+    pub roles_granted: Vec<String>,
+    /// Roles revoked.
+    pub roles_revoked: Vec<String>,
+}
+
+impl UserChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        !self.created
+            && self.properties_set.is_empty()
+            && self.properties_unset.is_empty()
+            && self.roles_granted.is_empty()
+            && self.roles_revoked.is_empty()
+    }
+}
+
+/// How to create a programmatic access token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatSpec {
+    /// Token name (letters, digits, `_`; stored uppercase).
+    pub name: String,
+    /// `ROLE_RESTRICTION`; required by Snowflake for SERVICE users.
+    pub role_restriction: Option<String>,
+    /// `DAYS_TO_EXPIRY` (1..=365; Snowflake's default is 15).
+    pub days_to_expiry: Option<u32>,
+    /// `MINS_TO_BYPASS_NETWORK_POLICY_REQUIREMENT` (1..=1440).
+    pub mins_to_bypass_network_policy_requirement: Option<u32>,
+    /// `COMMENT`.
+    pub comment: Option<String>,
+}
+
+/// A freshly added token. The secret is shown by Snowflake only this once.
+#[derive(Debug, Clone)]
+pub struct NewPat {
+    /// The token name.
+    pub name: String,
+    /// The token secret.
+    pub secret: SecretString,
+    /// When the token expires, read back with `SHOW USER PATS`; `None` if that failed
+    /// (the secret is never lost for want of its expiry).
+    pub expires_at: Option<Timestamp>,
+}
+
+/// The result of rotating a token.
+#[derive(Debug, Clone)]
+pub struct RotatedPat {
+    /// The token name (unchanged by rotation).
+    pub name: String,
+    /// The new secret.
+    pub secret: SecretString,
+    /// The name the old secret lives on under until its grace period ends
+    /// (`<NAME>_ROTATED_<epoch_ms>`).
+    pub rotated_token_name: String,
+    /// When the new secret expires, if `SHOW USER PATS` could tell.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// The `status` column of `SHOW USER PATS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatStatus {
+    /// Usable.
+    Active,
+    /// Past its expiry.
+    Expired,
+    /// Disabled (by an admin, or because the user was disabled or locked).
+    Disabled,
+    /// A status this client does not know, verbatim.
+    Other(String),
+}
+
+impl PatStatus {
+    fn parse(s: &str) -> Self {
+        match s.to_ascii_uppercase().as_str() {
+            "ACTIVE" => Self::Active,
+            "EXPIRED" => Self::Expired,
+            "DISABLED" => Self::Disabled,
+            _ => Self::Other(s.to_owned()),
+        }
+    }
+}
+
+/// One row of `SHOW USER PROGRAMMATIC ACCESS TOKENS` (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatInfo {
+    /// Token name.
+    pub name: String,
+    /// Owner.
+    pub user_name: Option<String>,
+    /// The role the token's sessions run as.
+    pub role_restriction: Option<String>,
+    /// Expiry.
+    pub expires_at: Option<Timestamp>,
+    /// Status.
+    pub status: PatStatus,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Creation time.
+    pub created_on: Option<Timestamp>,
+    /// Who created it.
+    pub created_by: Option<String>,
+    /// Minutes left in which the network-policy requirement is waived.
+    pub mins_to_bypass_network_policy_requirement: Option<u32>,
+    /// For a `_ROTATED_` token, the token it was rotated to.
+    pub rotated_to: Option<String>,
+}
+
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("null"))
+        .map(str::to_owned)
+}
+
+impl PatInfo {
+    /// Reads a row by column name; missing optional columns are `None`, extra ones ignored.
+    pub fn from_row(row: &Row<'_>) -> Result<Self> {
+        Ok(Self {
+            name: row.require("name")?.to_owned(),
+            user_name: non_empty(row.get("user_name")),
+            role_restriction: non_empty(row.get("role_restriction")),
+            expires_at: row.get("expires_at").and_then(parse_timestamp),
+            status: row
+                .get("status")
+                .map_or(PatStatus::Other(String::new()), PatStatus::parse),
+            comment: non_empty(row.get("comment")),
+            created_on: row.get("created_on").and_then(parse_timestamp),
+            created_by: non_empty(row.get("created_by")),
+            mins_to_bypass_network_policy_requirement: row
+                .get_any(&[
+                    "mins_to_bypass_network_policy_requirement",
+                    "mins_to_bypass_required_network_policy",
+                ])
+                .and_then(|v| v.trim().parse().ok()),
+            rotated_to: non_empty(row.get("rotated_to")),
+        })
+    }
+}
+
+/// Parses a Snowflake timestamp cell: epoch seconds with up to 9 decimals (TIMESTAMP_LTZ
+/// and NTZ in the SQL API), optionally followed by a TIMESTAMP_TZ offset, or a textual
+/// timestamp (`2025-04-09 12:34:56.789 -0700`, RFC 3339).
+pub fn parse_timestamp(cell: &str) -> Option<Timestamp> {
+    let cell = cell.trim();
+    let first = cell.split_whitespace().next()?;
+    let numeric = first
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+        && !first.contains("--");
+    if let Some(ts) = numeric.then(|| parse_epoch(first)).flatten() {
+        return Some(ts);
+    }
+    if let Ok(ts) = cell.parse::<Timestamp>() {
+        return Some(ts);
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f %z", "%Y-%m-%d %H:%M:%S %z"] {
+        if let Ok(ts) = jiff::fmt::strtime::parse(format, cell).and_then(|t| t.to_timestamp()) {
+            return Some(ts);
+        }
+    }
+    None
+}
+
+fn parse_epoch(s: &str) -> Option<Timestamp> {
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i64 = secs.parse().ok()?;
+    if frac.len() > 9 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: i32 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse().ok()?
+    };
+    let nanos = if secs < 0 { -nanos } else { nanos };
+    Timestamp::new(secs, nanos).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snowflake::resultset::{ResultSet, WireResultSet};
+
+    #[test]
+    fn timestamps_in_every_shape() {
+        let want: Timestamp = "2025-04-09T22:50:49.066Z".parse().unwrap();
+        for cell in [
+            "1744239049.066000000",
+            "1744239049.066",
+            "1744239049.066000000 1440",
+            "2025-04-09T22:50:49.066Z",
+            "2025-04-09 15:50:49.066 -0700",
+        ] {
+            assert_eq!(parse_timestamp(cell), Some(want), "{cell}");
+        }
+        assert_eq!(
+            parse_timestamp("1744239049"),
+            Some(Timestamp::from_second(1_744_239_049).unwrap())
+        );
+        for bad in ["", "soon", "1.2.3", "1744239049.0660000001"] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+    }
+
+    fn show(columns: &[&str], rows: &str) -> ResultSet {
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|c| format!(r#"{{"name":"{c}","type":"text"}}"#))
+            .collect();
+        let json = format!(
+            r#"{{"resultSetMetaData":{{"rowType":[{}]}},"data":{rows}}}"#,
+            cols.join(",")
+        );
+        let wire: WireResultSet = serde_json::from_str(&json).unwrap();
+        ResultSet::from_wire(wire).unwrap().0
+    }
+
+    #[test]
+    fn show_pats_rows_are_read_by_name_with_alternates_and_gaps() {
+        let documented = show(
+            &[
+                "name",
+                "user_name",
+                "role_restriction",
+                "expires_at",
+                "status",
+                "comment",
+                "created_on",
+                "created_by",
+                "mins_to_bypass_network_policy_requirement",
+                "rotated_to",
+            ],
+            r#"[["PBI","BI_SVC","ANALYST","1744239049.066000000","ACTIVE","for pbi","1741333409.656000000","ADMIN","0",null],
+                ["PBI_ROTATED_1744239049066","BI_SVC","ANALYST","1744325449.066000000","ACTIVE",null,"1741333409.656000000","ADMIN",null,"PBI"]]"#,
+        );
+        let pats: Vec<_> = documented
+            .rows()
+            .map(|r| PatInfo::from_row(&r).unwrap())
+            .collect();
+        assert_eq!(pats[0].name, "PBI");
+        assert_eq!(pats[0].role_restriction.as_deref(), Some("ANALYST"));
+        assert_eq!(pats[0].status, PatStatus::Active);
+        assert_eq!(pats[0].comment.as_deref(), Some("for pbi"));
+        assert_eq!(pats[0].mins_to_bypass_network_policy_requirement, Some(0));
+        assert_eq!(
+            pats[0].expires_at,
+            Some("2025-04-09T22:50:49.066Z".parse().unwrap())
+        );
+        assert_eq!(pats[1].rotated_to.as_deref(), Some("PBI"));
+
+        let alternate = show(
+            &[
+                "NAME",
+                "STATUS",
+                "mins_to_bypass_required_network_policy",
+                "something_new",
+            ],
+            r#"[["OLD","disabled","15","x"]]"#,
+        );
+        let pat = PatInfo::from_row(&alternate.first_row("SHOW").unwrap()).unwrap();
+        assert_eq!(pat.status, PatStatus::Disabled);
+        assert_eq!(pat.mins_to_bypass_network_policy_requirement, Some(15));
+        assert_eq!(pat.user_name, None);
+        assert_eq!(pat.expires_at, None);
+
+        let nameless = show(&["status"], r#"[["ACTIVE"]]"#);
+        assert!(PatInfo::from_row(&nameless.first_row("SHOW").unwrap()).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let pat = NewPat {
+            name: "PBI".into(),
+            secret: SecretString::from("pat-secret-value"),
+            expires_at: None,
+        };
+        let rotated = RotatedPat {
+            name: "PBI".into(),
+            secret: SecretString::from("pat-secret-value"),
+            rotated_token_name: "PBI_ROTATED_1".into(),
+            expires_at: None,
+        };
+        let debug = format!("{pat:?} {rotated:?}");
+        assert!(!debug.contains("pat-secret-value"), "{debug}");
+        assert!(debug.contains("PBI_ROTATED_1"));
+    }
+}
