@@ -144,7 +144,7 @@ pub struct TokenUser {
 #[x_kube(validation = Rule::new("!(has(self.renewBefore) && has(self.renewBeforePercentage))").message(
     "set at most one of renewBefore and renewBeforePercentage"
 ))]
-#[x_kube(validation = Rule::new(r"!has(self.renewBefore) || !self.renewBefore.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$') || duration(self.renewBefore) < duration(string(self.daysToExpiry * 24) + 'h')").message(
+#[x_kube(validation = Rule::new(r"!has(self.renewBefore) || !self.renewBefore.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$') || duration(self.renewBefore).getHours() < self.daysToExpiry * 24").message(
     "renewBefore must be shorter than the token lifetime (daysToExpiry days)"
 ))]
 #[x_kube(validation = Rule::new("self.rotatedTokenGracePeriodHours <= self.daysToExpiry * 24").message(
