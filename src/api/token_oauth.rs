@@ -12,8 +12,8 @@ use super::refs::SecretKeyRef;
 /// token obtained once by a person (`snowflake-token-operator authorize`). Single-use
 /// refresh tokens are supported: each new refresh token is stored before it is used.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[x_kube(validation = Rule::new(r"!has(self.refreshTokenExpiryWarning) || !has(self.refreshTokenValidity) || !self.refreshTokenExpiryWarning.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$') || !self.refreshTokenValidity.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$') || duration(self.refreshTokenExpiryWarning) < duration(self.refreshTokenValidity)").message(
-    "refreshTokenExpiryWarning must be shorter than refreshTokenValidity"
+#[x_kube(validation = Rule::new(r"!has(self.refreshTokenExpiryWarning) || !self.refreshTokenExpiryWarning.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$') || duration(self.refreshTokenExpiryWarning) < (has(self.refreshTokenValidity) && self.refreshTokenValidity.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$') ? duration(self.refreshTokenValidity) : duration('2160h'))").message(
+    "refreshTokenExpiryWarning must be shorter than refreshTokenValidity (default 2160h)"
 ))]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthSpec {

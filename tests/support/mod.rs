@@ -4,7 +4,7 @@
 //!
 //! Include it from an integration test with `mod support;`. Each test binary uses a
 //! different subset of these helpers, hence the `dead_code` allowance.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 mod binaries;
 mod control_plane;
