@@ -4,25 +4,46 @@
 //! can stop it. Instead a tiny `sh` process (the reaper) reads process ids from a pipe
 //! whose write end only the test process holds. When the test process exits for any
 //! reason (normal end, panic, abort, SIGKILL) the kernel closes the pipe, `read` sees end
-//! of file, and the reaper stops the registered processes newest first (TERM, a short
-//! grace period, then KILL) and removes the temporary folder.
+//! of file, and the reaper stops the registered processes (TERM, a short grace period,
+//! then KILL): first all but the first registered (kwok, scheduler, controller-manager,
+//! API server, signalled newest first), then the first (etcd); then it removes the
+//! temporary folder.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
 
-/// Stops processes newest first, then removes `$1`. Ignores the terminal's signals so a
+/// Stops the registered processes (etcd last), then removes `$1`. Ignores the terminal's signals so a
 /// Ctrl-C of `cargo test` still gets the cleanup done.
 const SCRIPT: &str = r#"
 trap '' INT TERM HUP
-pids=""
-while read -r pid; do pids="$pid $pids"; done
-for pid in $pids; do
-  kill -TERM "$pid" 2>/dev/null || continue
+# Running and not a zombie (an exited child of the dead test process, awaiting init).
+alive() {
+  [ -r "/proc/$1/stat" ] || return 1
+  [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+# Stops the given processes: TERM to all, up to 5 s of grace, then KILL what is left.
+stop() {
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null; done
   i=0
-  while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-  kill -KILL "$pid" 2>/dev/null
+  while [ "$i" -lt 50 ]; do
+    running=""
+    for pid in "$@"; do alive "$pid" && running=1; done
+    [ -z "$running" ] && break
+    sleep 0.1
+    i=$((i + 1))
+  done
+  for pid in "$@"; do alive "$pid" && kill -KILL "$pid" 2>/dev/null; done
+}
+# The first registered process is the store (etcd): stop it only after everything that
+# talks to it, so the API server does not linger in its graceful shutdown.
+store=""
+others=""
+while read -r pid; do
+  if [ -z "$store" ]; then store=$pid; else others="$pid $others"; fi
 done
+[ -n "$others" ] && stop $others
+[ -n "$store" ] && stop "$store"
 rm -rf "$1"
 "#;
 
@@ -52,8 +73,8 @@ impl Reaper {
         Ok(Self { stdin })
     }
 
-    /// Registers a process to stop when the test process exits; processes are stopped in
-    /// the reverse order of registration.
+    /// Registers a process to stop when the test process exits. Register the store
+    /// (etcd) first: it is stopped after all the others.
     pub fn register(&mut self, pid: u32) -> Result<(), String> {
         writeln!(self.stdin, "{pid}")
             .and_then(|()| self.stdin.flush())
