@@ -276,6 +276,23 @@ async fn kubectl_explain_shows_descriptions() {
 }
 
 #[test]
+fn missing_binaries_fail_with_instructions_instead_of_skipping() {
+    let nowhere = std::path::Path::new("/nonexistent/envtest/unpack");
+    let err = support::Binaries::locate_from(None, nowhere).expect_err("nothing to find");
+    assert!(err.contains("KUBEBUILDER_ASSETS is not set"), "{err}");
+    assert!(err.contains("../shared/envtest/unpack"), "{err}");
+    assert!(err.contains("setup-envtest use -p path"), "{err}");
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    let err = support::Binaries::locate_from(Some(empty.path().into()), nowhere)
+        .expect_err("empty folder");
+    assert!(
+        err.contains("does not contain etcd and kube-apiserver"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_installed_crds_are_the_generated_ones() {
     // The harness installs crds/; scripts/check-generated guards the files in CI, this
     // guards a local run against stale files.

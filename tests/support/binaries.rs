@@ -1,6 +1,7 @@
 //! Finding the control-plane binaries: `$KUBEBUILDER_ASSETS` (the envtest convention, so
 //! `setup-envtest use -p path` output works), else the kit in `../shared/envtest/`.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,9 +26,16 @@ pub struct Binaries {
 }
 
 impl Binaries {
-    /// Locates the binaries, or explains how to get them.
+    /// Locates the binaries, or explains how to get them: `$KUBEBUILDER_ASSETS`, else the
+    /// kit's `unpack` script beside the project.
     pub fn locate() -> Result<Self, String> {
-        if let Some(dir) = std::env::var_os("KUBEBUILDER_ASSETS").filter(|d| !d.is_empty()) {
+        let kit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/envtest/unpack");
+        Self::locate_from(std::env::var_os("KUBEBUILDER_ASSETS"), &kit)
+    }
+
+    /// [`Self::locate`] with its inputs explicit, so the failure messages can be tested.
+    pub fn locate_from(assets: Option<OsString>, unpack: &Path) -> Result<Self, String> {
+        if let Some(dir) = assets.filter(|d| !d.is_empty()) {
             let dir = PathBuf::from(dir);
             return if dir.join("kube-apiserver").is_file() && dir.join("etcd").is_file() {
                 Ok(Self { dir })
@@ -38,10 +46,9 @@ impl Binaries {
                 ))
             };
         }
-        let unpack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/envtest/unpack");
         if unpack.is_file() {
             let output = Command::new("bash")
-                .arg(&unpack)
+                .arg(unpack)
                 .output()
                 .map_err(|e| format!("cannot run {}: {e}", unpack.display()))?;
             if !output.status.success() {
