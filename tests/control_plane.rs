@@ -277,7 +277,7 @@ fn the_control_plane_starts_quickly() {
     let plane = plane();
     eprintln!("full control plane startup: {:.1?}", plane.startup);
     assert!(
-        plane.startup < Duration::from_secs(60),
+        plane.startup < Duration::from_secs(30),
         "starting took {:?}",
         plane.startup
     );

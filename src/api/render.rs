@@ -72,6 +72,7 @@ pub fn write_dir(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     #[test]
     fn stream_holds_every_crd_and_parses_back() {
@@ -100,6 +101,4 @@ mod tests {
             ]
         );
     }
-
-    use serde::Deserialize;
 }

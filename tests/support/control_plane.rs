@@ -53,6 +53,8 @@ pub struct ControlPlane {
     pub server: String,
     /// How long starting took (processes, readiness, CRDs, node).
     pub startup: Duration,
+    /// Time since the start at which each step finished, to see where startup time goes.
+    pub milestones: Vec<(&'static str, Duration)>,
     /// The folder of binaries used.
     pub binaries: Binaries,
     /// The temporary folder (data, certificates, logs) removed by the reaper.
@@ -107,6 +109,8 @@ async fn client_from(kubeconfig: &Path) -> Result<kube::Client, String> {
 
 async fn start(options: Options) -> Result<ControlPlane, String> {
     let began = Instant::now();
+    let mut milestones = Vec::new();
+    let mut reached = |step: &'static str| milestones.push((step, began.elapsed()));
     let options = Options {
         controller_manager: options.controller_manager || options.nodes,
         ..options
@@ -152,6 +156,7 @@ async fn start(options: Options) -> Result<ControlPlane, String> {
             &path("sa.pub"),
         ],
     )?;
+    reached("binaries located, keys generated");
     let token = uuid::Uuid::new_v4().simple().to_string();
     std::fs::write(
         dir.join("tokens.csv"),
@@ -219,6 +224,7 @@ async fn start(options: Options) -> Result<ControlPlane, String> {
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, kubeconfig_yaml(&server, &ca, &token))
         .map_err(|e| format!("kubeconfig: {e}"))?;
+    reached("serving certificate written");
     let client = client_from(&kubeconfig).await?;
 
     wait::until(deadline, || async {
@@ -228,6 +234,7 @@ async fn start(options: Options) -> Result<ControlPlane, String> {
     })
     .await
     .ok_or_else(|| explain("kube-apiserver did not become ready (/readyz)"))?;
+    reached("kube-apiserver ready");
 
     // Start the slow starters before installing CRDs: the garbage collector needs a full
     // sync (tens of seconds) before it collects anything.
@@ -263,8 +270,10 @@ async fn start(options: Options) -> Result<ControlPlane, String> {
     }
 
     install_crds(&client, deadline).await?;
+    reached("CRDs established");
     if node_binaries.is_some() {
         kwok::add_node(&client, deadline).await?;
+        reached("kwok node ready");
     }
 
     Ok(ControlPlane {
@@ -272,6 +281,7 @@ async fn start(options: Options) -> Result<ControlPlane, String> {
         kubeconfig,
         server,
         startup: began.elapsed(),
+        milestones,
         binaries,
         dir,
         _reaper: reaper,

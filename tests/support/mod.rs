@@ -39,6 +39,9 @@ pub fn control_plane(options: Options) -> &'static ControlPlane {
                 plane.server,
                 plane.dir.display()
             );
+            for (step, at) in &plane.milestones {
+                eprintln!("  {at:>8.1?}  {step}");
+            }
         }
         plane
     });
