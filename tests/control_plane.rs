@@ -1,8 +1,12 @@
 //! What the operator relies on from Kubernetes, proven on a full control plane
 //! (controller-manager, scheduler, kwok node): server-side apply of Secrets with the
-//! operator's field manager, garbage collection of owned Secrets, Deployment rollouts.
+//! operator's field manager, garbage collection of owned Secrets, Deployment rollouts,
+//! RBAC.
 
 mod support;
+
+#[path = "control_plane/rbac.rs"]
+mod rbac;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -96,14 +96,29 @@ impl ControlPlane {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     }
+
+    /// A fresh client authenticating with `token` (for example a ServiceAccount token from
+    /// the TokenRequest API) instead of the admin token, to test RBAC as the operator's
+    /// service account sees it.
+    pub async fn client_with_token(&self, token: &str) -> kube::Client {
+        let mut config = config_from(&self.kubeconfig)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        config.auth_info.token = Some(token.to_owned().into());
+        kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"))
+    }
+}
+
+async fn config_from(kubeconfig: &Path) -> Result<kube::Config, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).map_err(|e| format!("kubeconfig: {e}"))?;
+    kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| format!("kubeconfig: {e}"))
 }
 
 async fn client_from(kubeconfig: &Path) -> Result<kube::Client, String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let kubeconfig = Kubeconfig::read_from(kubeconfig).map_err(|e| format!("kubeconfig: {e}"))?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| format!("kubeconfig: {e}"))?;
+    let config = config_from(kubeconfig).await?;
     kube::Client::try_from(config).map_err(|e| format!("client: {e}"))
 }
 
