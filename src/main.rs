@@ -33,11 +33,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// `crd`: prints the CRDs, or writes them into `--dir`.
 fn crd(args: &CrdArgs) -> ExitCode {
     use snowflake_token_operator::api::{crds, render};
+    use std::io::Write as _;
     let result = match &args.dir {
-        Some(dir) => render::write_dir(&crds(), dir).map(|_| ()),
-        None => render::all_to_yaml(&crds()).map(|yaml| print!("{yaml}")),
+        Some(dir) => render::write_dir(&crds(), dir)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        None => render::all_to_yaml(&crds())
+            .map_err(|e| e.to_string())
+            .and_then(|yaml| {
+                // A closed pipe (`| head`) is an error to report, not a panic.
+                std::io::stdout()
+                    .write_all(yaml.as_bytes())
+                    .map_err(|e| format!("cannot write to stdout: {e}"))
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
