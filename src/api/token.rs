@@ -1,0 +1,388 @@
+//! `SnowflakeToken`: a credential for a Snowflake user, kept valid and written to a Secret.
+
+use std::time::Duration as StdDuration;
+
+use kube::core::Duration;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::refs::LocalObjectRef;
+use super::service_user::DeletionPolicy;
+use super::token_oauth::OAuthSpec;
+use super::token_secret::{RolloutTarget, TokenSecretSpec};
+pub use super::token_status::{CredentialKind, SnowflakeTokenStatus};
+
+/// A credential for a Snowflake user, kept valid forever and written into a Secret: a
+/// programmatic access token (PAT) minted, rotated before it expires and revoked on
+/// delete, or a Snowflake OAuth access token refreshed from a refresh token.
+// Each printcolumn(...) repeats `type_ = "string"`, which clippy takes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "snowflake-token-operator.io",
+    version = "v1alpha1",
+    kind = "SnowflakeToken",
+    namespaced,
+    status = "SnowflakeTokenStatus",
+    shortname = "sftoken",
+    category = "snowflake",
+    doc = "A Snowflake credential (programmatic access token or OAuth access token) for one user, kept valid by the operator and written into a Secret.",
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".status.credentialType",
+        description = "ProgrammaticAccessToken or OAuth"
+    ),
+    printcolumn(
+        name = "User",
+        type_ = "string",
+        json_path = ".status.userName",
+        description = "Snowflake user the credential belongs to"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether a valid credential is in the Secret"
+    ),
+    printcolumn(
+        name = "Expires",
+        type_ = "date",
+        json_path = ".status.expiresAt",
+        description = "When the current credential expires"
+    ),
+    printcolumn(
+        name = "Next Rotation",
+        type_ = "date",
+        json_path = ".status.renewalTime",
+        description = "When the operator renews the credential"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        priority = 1,
+        description = "Reason of the Ready condition"
+    ),
+    printcolumn(
+        name = "Secret",
+        type_ = "string",
+        json_path = ".status.secretName",
+        priority = 1,
+        description = "Secret holding the credential"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new("has(self.programmaticAccessToken) != has(self.oauth)").message(
+    "set exactly one of programmaticAccessToken (a programmatic access token the operator mints and rotates) or oauth (an OAuth access token refreshed from a refresh token)"
+))]
+#[serde(rename_all = "camelCase")]
+pub struct SnowflakeTokenSpec {
+    /// The SnowflakeConnection (in this namespace) used to mint, rotate and revoke the
+    /// token, and whose account and host are written into the Secret.
+    pub connection_ref: LocalObjectRef,
+
+    /// The Snowflake user the credential belongs to.
+    pub user: TokenUser,
+
+    /// Issue a programmatic access token (PAT). Exactly one of
+    /// `programmaticAccessToken` and `oauth` must be set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programmatic_access_token: Option<PatSpec>,
+
+    /// Keep a Snowflake OAuth access token fresh from a refresh token. Exactly one of
+    /// `programmaticAccessToken` and `oauth` must be set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthSpec>,
+
+    /// The Secret the credential is written to.
+    #[serde(default)]
+    pub secret: TokenSecretSpec,
+
+    /// Workloads restarted (like `kubectl rollout restart`) after the credential in the
+    /// Secret changed, for consumers that read it only at startup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["kind".into(), "name".into()]))]
+    pub rollout_restart_targets: Vec<RolloutTarget>,
+
+    /// What happens when this resource is deleted: `Delete` (default) removes the PAT in
+    /// Snowflake and lets the Secret be garbage-collected; `Retain` leaves both.
+    #[serde(default = "default_deletion_policy")]
+    pub deletion_policy: DeletionPolicy,
+}
+
+fn default_deletion_policy() -> DeletionPolicy {
+    DeletionPolicy::Delete
+}
+
+/// The Snowflake user a token belongs to: exactly one of `serviceUserRef` or `name`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(validation = Rule::new("has(self.serviceUserRef) != has(self.name)").message(
+    "set exactly one of user.serviceUserRef (a SnowflakeServiceUser in this namespace) or user.name (a user that already exists in Snowflake)"
+))]
+#[serde(rename_all = "camelCase")]
+pub struct TokenUser {
+    /// A SnowflakeServiceUser in this namespace; the token is issued once it is Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_user_ref: Option<LocalObjectRef>,
+
+    /// Name of a user that already exists in Snowflake and is not managed here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    #[x_kube(validation = crate::api::rules::snowflake_identifier())]
+    pub name: Option<String>,
+}
+
+/// A programmatic access token: minted with `ALTER USER ... ADD PROGRAMMATIC ACCESS
+/// TOKEN`, rotated before expiry with Snowflake's own overlap, revoked on delete.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("!(has(self.renewBefore) && has(self.renewBeforePercentage))").message(
+    "set at most one of renewBefore and renewBeforePercentage"
+))]
+#[x_kube(validation = Rule::new(r"!has(self.renewBefore) || !self.renewBefore.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$') || duration(self.renewBefore).getHours() < self.daysToExpiry * 24").message(
+    "renewBefore must be shorter than the token lifetime (daysToExpiry days)"
+))]
+#[x_kube(validation = Rule::new("self.rotatedTokenGracePeriodHours <= self.daysToExpiry * 24").message(
+    "rotatedTokenGracePeriodHours cannot exceed the token lifetime (daysToExpiry x 24 hours)"
+))]
+#[serde(rename_all = "camelCase")]
+pub struct PatSpec {
+    /// Name of the token in Snowflake. Defaults to the resource's `metadata.name`
+    /// uppercased with `-` and `.` replaced by `_`. Cannot be changed later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    #[x_kube(validation = crate::api::rules::snowflake_identifier())]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("tokenName cannot be changed; create a new SnowflakeToken instead"))]
+    pub token_name: Option<String>,
+
+    /// The only role sessions opened with the token can use (`ROLE_RESTRICTION`); it must
+    /// be granted to the user. Snowflake requires it for SERVICE users unless an
+    /// authentication policy waives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    #[x_kube(validation = crate::api::rules::snowflake_identifier())]
+    pub role_restriction: Option<String>,
+
+    /// Lifetime of each token value in days (`DAYS_TO_EXPIRY`), 1 to 365. An account
+    /// PAT policy may lower the maximum.
+    #[serde(default = "default_days_to_expiry")]
+    #[schemars(range(min = 1, max = 365))]
+    pub days_to_expiry: i32,
+
+    /// Renew this long before the token expires (a duration such as `72h`). Mutually
+    /// exclusive with `renewBeforePercentage`; with neither set the token is renewed
+    /// after two thirds of its lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = crate::api::rules::duration())]
+    pub renew_before: Option<Duration>,
+
+    /// Renew when this percentage of the lifetime remains (1 to 99). Mutually exclusive
+    /// with `renewBefore`; with neither set the token is renewed when a third remains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 99))]
+    pub renew_before_percentage: Option<i32>,
+
+    /// Hours the previous token value stays valid after a rotation
+    /// (`EXPIRE_ROTATED_TOKEN_AFTER_HOURS`), so consumers can pick up the new value
+    /// without an outage. 0 revokes the old value immediately. At most the lifetime.
+    #[serde(default = "default_grace_period_hours")]
+    #[schemars(range(min = 0, max = 8760))]
+    pub rotated_token_grace_period_hours: i32,
+
+    /// Minutes (1 to 1440) during which the token may be used although the user has no
+    /// network policy (`MINS_TO_BYPASS_NETWORK_POLICY_REQUIREMENT`; PERSON users only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1440))]
+    pub mins_to_bypass_network_policy_requirement: Option<i32>,
+
+    /// Comment stored on the token in Snowflake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub comment: Option<String>,
+}
+
+fn default_days_to_expiry() -> i32 {
+    15
+}
+
+fn default_grace_period_hours() -> i32 {
+    24
+}
+
+impl PatSpec {
+    /// The lifetime of one token value.
+    pub fn lifetime(&self) -> StdDuration {
+        StdDuration::from_secs(u64::from(self.days_to_expiry.unsigned_abs()) * 86_400)
+    }
+
+    /// How long before expiry the token is renewed: `renewBefore`, else
+    /// `renewBeforePercentage` of the lifetime, else a third of the lifetime. Never more
+    /// than the lifetime itself.
+    pub fn renew_before(&self) -> StdDuration {
+        let lifetime = self.lifetime();
+        let before = match (&self.renew_before, self.renew_before_percentage) {
+            (Some(before), _) => StdDuration::from(*before),
+            (None, Some(percent)) => lifetime * percent.clamp(0, 100).unsigned_abs() / 100,
+            (None, None) => lifetime / 3,
+        };
+        before.min(lifetime)
+    }
+
+    /// When a token value expiring at `expires_at` must be renewed.
+    pub fn renewal_time(&self, expires_at: jiff::Timestamp) -> jiff::Timestamp {
+        let before = jiff::SignedDuration::try_from(self.renew_before())
+            .unwrap_or(jiff::SignedDuration::MAX);
+        expires_at
+            .checked_sub(before)
+            .unwrap_or(jiff::Timestamp::MIN)
+    }
+}
+
+/// The credential a spec asks for, borrowed from it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Credential<'a> {
+    /// A programmatic access token.
+    Pat(&'a PatSpec),
+    /// A Snowflake OAuth access token.
+    OAuth(&'a OAuthSpec),
+}
+
+impl SnowflakeTokenSpec {
+    /// The credential this spec asks for, or `None` if it sets both or neither (which
+    /// the CRD's validation refuses at admission).
+    pub fn credential(&self) -> Option<Credential<'_>> {
+        match (&self.programmatic_access_token, &self.oauth) {
+            (Some(pat), None) => Some(Credential::Pat(pat)),
+            (None, Some(oauth)) => Some(Credential::OAuth(oauth)),
+            _ => None,
+        }
+    }
+
+    /// Which kind of credential this spec asks for (see [`Self::credential`]).
+    pub fn kind_of_credential(&self) -> Option<CredentialKind> {
+        self.credential().map(|c| match c {
+            Credential::Pat(_) => CredentialKind::ProgrammaticAccessToken,
+            Credential::OAuth(_) => CredentialKind::OAuth,
+        })
+    }
+}
+
+impl SnowflakeToken {
+    /// Name of the Secret the credential is written to: `spec.secret.name`, else
+    /// `metadata.name`.
+    pub fn secret_name(&self) -> String {
+        self.spec
+            .secret
+            .name
+            .clone()
+            .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
+    }
+
+    /// Name of the PAT in Snowflake: `tokenName`, else derived from `metadata.name`.
+    /// `None` for OAuth tokens.
+    pub fn pat_name(&self) -> Option<String> {
+        let pat = self.spec.programmatic_access_token.as_ref()?;
+        Some(match &pat.token_name {
+            Some(name) => name.clone(),
+            None => super::service_user::user_name_from_object_name(
+                self.metadata.name.as_deref().unwrap_or_default(),
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(spec: serde_json::Value) -> SnowflakeToken {
+        let spec: SnowflakeTokenSpec = serde_json::from_value(spec).expect("valid spec");
+        SnowflakeToken::new("power-bi-gateway", spec)
+    }
+
+    fn pat(extra: serde_json::Value) -> PatSpec {
+        let mut value = serde_json::json!({});
+        if let (Some(target), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
+            target.extend(extra.clone());
+        }
+        serde_json::from_value(value).expect("valid PAT spec")
+    }
+
+    #[test]
+    fn pat_defaults_follow_the_design() {
+        let p = pat(serde_json::json!({}));
+        assert_eq!(p.days_to_expiry, 15);
+        assert_eq!(p.rotated_token_grace_period_hours, 24);
+        assert_eq!(p.lifetime(), StdDuration::from_secs(15 * 86_400));
+        // Renew after two thirds of the lifetime: 5 of 15 days before expiry.
+        assert_eq!(p.renew_before(), StdDuration::from_secs(5 * 86_400));
+    }
+
+    #[test]
+    fn renew_before_honours_duration_and_percentage() {
+        let by_duration = pat(serde_json::json!({"daysToExpiry": 30, "renewBefore": "72h"}));
+        assert_eq!(
+            by_duration.renew_before(),
+            StdDuration::from_secs(72 * 3600)
+        );
+        let by_percent = pat(serde_json::json!({"daysToExpiry": 10, "renewBeforePercentage": 20}));
+        assert_eq!(
+            by_percent.renew_before(),
+            StdDuration::from_secs(2 * 86_400)
+        );
+        let too_long = pat(serde_json::json!({"daysToExpiry": 1, "renewBefore": "48h"}));
+        assert_eq!(too_long.renew_before(), StdDuration::from_secs(86_400));
+    }
+
+    #[test]
+    fn renewal_time_is_expiry_minus_renew_before() {
+        let p = pat(serde_json::json!({"daysToExpiry": 30, "renewBefore": "72h"}));
+        let expires: jiff::Timestamp = "2026-03-31T00:00:00Z".parse().expect("timestamp");
+        let due: jiff::Timestamp = "2026-03-28T00:00:00Z".parse().expect("timestamp");
+        assert_eq!(p.renewal_time(expires), due);
+    }
+
+    #[test]
+    fn credential_kind_and_names() {
+        let t = token(serde_json::json!({
+            "connectionRef": {"name": "prod"},
+            "user": {"name": "BI_SVC"},
+            "programmaticAccessToken": {"roleRestriction": "ANALYST"},
+        }));
+        assert_eq!(
+            t.spec.kind_of_credential(),
+            Some(CredentialKind::ProgrammaticAccessToken)
+        );
+        assert_eq!(t.pat_name().as_deref(), Some("POWER_BI_GATEWAY"));
+        assert_eq!(t.secret_name(), "power-bi-gateway");
+        assert_eq!(t.spec.deletion_policy, DeletionPolicy::Delete);
+
+        let o = token(serde_json::json!({
+            "connectionRef": {"name": "prod"},
+            "user": {"name": "TABLEAU"},
+            "oauth": {
+                "clientSecretRef": {"name": "client"},
+                "refreshTokenSecretRef": {"name": "refresh", "key": "refresh_token"},
+            },
+            "secret": {"name": "tableau-oauth"},
+        }));
+        assert_eq!(o.spec.kind_of_credential(), Some(CredentialKind::OAuth));
+        assert_eq!(o.pat_name(), None);
+        assert_eq!(o.secret_name(), "tableau-oauth");
+    }
+
+    #[test]
+    fn both_or_neither_credential_is_no_credential() {
+        let neither = token(serde_json::json!({
+            "connectionRef": {"name": "prod"},
+            "user": {"name": "BI_SVC"},
+        }));
+        assert_eq!(neither.spec.credential(), None);
+    }
+}

@@ -1,0 +1,309 @@
+//! The table of bad resources and the message fragment a user must read for each.
+
+use serde_json::{Value, json};
+
+/// Which kind a case creates.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Connection,
+    ServiceUser,
+    Token,
+}
+
+/// One bad resource.
+pub struct Case {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub spec: Value,
+    pub expected: &'static str,
+}
+
+/// Merges `patch` into `base` (JSON merge patch: `null` removes a field).
+fn merged(mut base: Value, patch: Value) -> Value {
+    merge(&mut base, patch);
+    base
+}
+
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(&key);
+                } else {
+                    merge(target.entry(key).or_insert(Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
+fn pat_token() -> Value {
+    json!({
+        "connectionRef": {"name": "prod"},
+        "user": {"name": "BI_SVC"},
+        "programmaticAccessToken": {"roleRestriction": "ANALYST", "daysToExpiry": 30},
+    })
+}
+
+fn oauth() -> Value {
+    json!({
+        "clientSecretRef": {"name": "client"},
+        "refreshTokenSecretRef": {"name": "refresh", "key": "refresh_token"},
+    })
+}
+
+fn oauth_token() -> Value {
+    json!({
+        "connectionRef": {"name": "prod"},
+        "user": {"name": "TABLEAU"},
+        "oauth": oauth(),
+    })
+}
+
+fn service_user() -> Value {
+    json!({"connectionRef": {"name": "prod"}, "roles": ["ANALYST"]})
+}
+
+fn connection() -> Value {
+    json!({
+        "account": "myorg-analytics",
+        "user": "TOKEN_ADMIN",
+        "auth": {"keyPair": {"privateKeySecretRef": {"name": "admin-key", "key": "rsa_key.p8"}}},
+    })
+}
+
+fn token(name: &'static str, patch: Value, expected: &'static str) -> Case {
+    Case {
+        name,
+        kind: Kind::Token,
+        spec: merged(pat_token(), patch),
+        expected,
+    }
+}
+
+const ONE_CREDENTIAL: &str = "set exactly one of programmaticAccessToken";
+const ONE_USER: &str = "set exactly one of user.serviceUserRef";
+const IDENTIFIER: &str = "must be a Snowflake identifier";
+const DURATION: &str = "must be a duration such as 72h";
+const CROSS_NAMESPACE: &str = "cross-namespace references are not allowed";
+
+/// Every case.
+pub fn all() -> Vec<Case> {
+    vec![
+        token(
+            "both PAT and OAuth",
+            json!({"oauth": oauth()}),
+            ONE_CREDENTIAL,
+        ),
+        token(
+            "neither PAT nor OAuth",
+            json!({"programmaticAccessToken": null}),
+            ONE_CREDENTIAL,
+        ),
+        token(
+            "both user references",
+            json!({"user": {"serviceUserRef": {"name": "bi"}}}),
+            ONE_USER,
+        ),
+        token(
+            "neither user reference",
+            json!({"user": {"name": null}}),
+            ONE_USER,
+        ),
+        token(
+            "daysToExpiry 0",
+            json!({"programmaticAccessToken": {"daysToExpiry": 0}}),
+            "should be greater than or equal to 1",
+        ),
+        token(
+            "daysToExpiry 366",
+            json!({"programmaticAccessToken": {"daysToExpiry": 366}}),
+            "should be less than or equal to 365",
+        ),
+        token(
+            "network-policy bypass above 1440 minutes",
+            json!({"programmaticAccessToken": {"minsToBypassNetworkPolicyRequirement": 1441}}),
+            "should be less than or equal to 1440",
+        ),
+        token(
+            "renewBeforePercentage 100",
+            json!({"programmaticAccessToken": {"renewBeforePercentage": 100}}),
+            "should be less than or equal to 99",
+        ),
+        token(
+            "grace period longer than the lifetime",
+            json!({"programmaticAccessToken": {"daysToExpiry": 1, "rotatedTokenGracePeriodHours": 48}}),
+            "rotatedTokenGracePeriodHours cannot exceed the token lifetime",
+        ),
+        token(
+            "negative grace period",
+            json!({"programmaticAccessToken": {"rotatedTokenGracePeriodHours": -1}}),
+            "should be greater than or equal to 0",
+        ),
+        token(
+            "malformed renewBefore",
+            json!({"programmaticAccessToken": {"renewBefore": "3 days"}}),
+            DURATION,
+        ),
+        token(
+            "renewBefore in days",
+            json!({"programmaticAccessToken": {"renewBefore": "3d"}}),
+            DURATION,
+        ),
+        token(
+            "renewBefore and renewBeforePercentage",
+            json!({"programmaticAccessToken": {"renewBefore": "72h", "renewBeforePercentage": 20}}),
+            "set at most one of renewBefore and renewBeforePercentage",
+        ),
+        token(
+            "renewBefore longer than the lifetime",
+            json!({"programmaticAccessToken": {"renewBefore": "720h"}}),
+            "renewBefore must be shorter than the token lifetime",
+        ),
+        token(
+            "malformed role restriction",
+            json!({"programmaticAccessToken": {"roleRestriction": "analyst-role"}}),
+            IDENTIFIER,
+        ),
+        token(
+            "malformed token name",
+            json!({"programmaticAccessToken": {"tokenName": "1st token"}}),
+            IDENTIFIER,
+        ),
+        token(
+            "malformed user name",
+            json!({"user": {"name": "bi svc"}}),
+            IDENTIFIER,
+        ),
+        token(
+            "unknown deletion policy",
+            json!({"deletionPolicy": "Purge"}),
+            "Unsupported value: \"Purge\"",
+        ),
+        token(
+            "connection in another namespace",
+            json!({"connectionRef": {"name": "prod", "namespace": "other"}}),
+            CROSS_NAMESPACE,
+        ),
+        token(
+            "service user in another namespace",
+            json!({"user": {"name": null, "serviceUserRef": {"name": "bi", "namespace": "other"}}}),
+            CROSS_NAMESPACE,
+        ),
+        token(
+            "malformed Secret name",
+            json!({"secret": {"name": "Power_BI"}}),
+            "must be a Kubernetes object name",
+        ),
+        token(
+            "unknown Secret type",
+            json!({"secret": {"type": "kubernetes.io/tls"}}),
+            "Unsupported value: \"kubernetes.io/tls\"",
+        ),
+        token(
+            "template key that is not a Secret key",
+            json!({"secret": {"template": {"conf/profiles.yml": "x"}}}),
+            "template keys must be Secret keys",
+        ),
+        token(
+            "unknown rollout target kind",
+            json!({"rolloutRestartTargets": [{"kind": "CronJob", "name": "nightly"}]}),
+            "Unsupported value: \"CronJob\"",
+        ),
+        Case {
+            name: "refresh-token Secret in another namespace",
+            kind: Kind::Token,
+            spec: merged(
+                oauth_token(),
+                json!({"oauth": {"refreshTokenSecretRef": {"namespace": "other"}}}),
+            ),
+            expected: "cross-namespace references are not allowed: the Secret",
+        },
+        Case {
+            name: "malformed refreshBefore",
+            kind: Kind::Token,
+            spec: merged(oauth_token(), json!({"oauth": {"refreshBefore": "soon"}})),
+            expected: DURATION,
+        },
+        Case {
+            name: "expiry warning longer than the refresh token validity",
+            kind: Kind::Token,
+            spec: merged(
+                oauth_token(),
+                json!({"oauth": {"refreshTokenExpiryWarning": "2400h"}}),
+            ),
+            expected: "refreshTokenExpiryWarning must be shorter than refreshTokenValidity",
+        },
+        Case {
+            name: "malformed granted role",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"roles": ["ANALYST", "data engineer"]}),
+            ),
+            expected: "every role must be a Snowflake identifier",
+        },
+        Case {
+            name: "service user: unknown deletion policy",
+            kind: Kind::ServiceUser,
+            spec: merged(service_user(), json!({"deletionPolicy": "Purge"})),
+            expected: "Unsupported value: \"Purge\"",
+        },
+        Case {
+            name: "malformed default namespace",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"defaultNamespace": "DB.SCHEMA.TABLE"}),
+            ),
+            expected: "must be a database or database.schema",
+        },
+        Case {
+            name: "service user: connection in another namespace",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"connectionRef": {"namespace": "other"}}),
+            ),
+            expected: CROSS_NAMESPACE,
+        },
+        Case {
+            name: "malformed account",
+            kind: Kind::Connection,
+            spec: merged(connection(), json!({"account": "my org"})),
+            expected: "must be a Snowflake account identifier",
+        },
+        Case {
+            name: "host with a path",
+            kind: Kind::Connection,
+            spec: merged(connection(), json!({"host": "https://example.com/api"})),
+            expected: "must be a base URL",
+        },
+        Case {
+            name: "private key without a key",
+            kind: Kind::Connection,
+            spec: merged(
+                connection(),
+                json!({"auth": {"keyPair": {"privateKeySecretRef": {"key": null}}}}),
+            ),
+            expected: "Required value",
+        },
+        Case {
+            name: "private key Secret in another namespace",
+            kind: Kind::Connection,
+            spec: merged(
+                connection(),
+                json!({"auth": {"keyPair": {"privateKeySecretRef": {"namespace": "vault"}}}}),
+            ),
+            expected: CROSS_NAMESPACE,
+        },
+        Case {
+            name: "malformed admin user",
+            kind: Kind::Connection,
+            spec: merged(connection(), json!({"user": "admin@corp"})),
+            expected: IDENTIFIER,
+        },
+    ]
+}
