@@ -1,1 +1,19 @@
 //! An in-memory Snowflake emulator, independent of the client (see DESIGN.md section 6).
+//!
+//! Faces are separate axum routers merged by [`server`]: the SQL API v2
+//! ([`sqlapi`]) and the test-only `/_emulator/` endpoints ([`admin`]). Every face runs
+//! SQL through [`sql::execute`] as an authenticated [`Principal`].
+
+pub mod clock;
+pub mod config;
+pub mod keys;
+pub mod principal;
+pub mod secret;
+pub mod sql;
+pub mod state;
+
+pub use clock::Clock;
+pub use config::EmulatorConfig;
+pub use principal::{AuthMethod, Principal};
+pub use sql::{ResultSet, SqlError, execute};
+pub use state::{AccountState, StateSnapshot};
