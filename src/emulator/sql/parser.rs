@@ -244,12 +244,11 @@ impl Parser {
             self.pos += 1;
             self.expect_symbol('(')?;
             self.expect_symbol(')')?;
-            let alias = if self.eat_word("AS") {
-                Some(self.identifier()?)
-            } else if matches!(
-                self.peek(),
-                Some(TokenKind::Word(_)) | Some(TokenKind::QuotedIdent(_))
-            ) {
+            let alias = if self.eat_word("AS")
+                || matches!(
+                    self.peek(),
+                    Some(TokenKind::Word(_)) | Some(TokenKind::QuotedIdent(_))
+                ) {
                 Some(self.identifier()?)
             } else {
                 None
