@@ -147,7 +147,7 @@ impl Emulator {
 
     /// Which statement kinds ran for which `requestId`, and how many times.
     pub fn request_log(&self) -> Vec<RequestLogEntry> {
-        lock(&self.inner.statements).log().to_vec()
+        lock(&self.inner.statements).log()
     }
 
     /// How many times statements submitted with `request_id` were executed.

@@ -3,7 +3,7 @@
 //! again). Results may hold a PAT secret, exactly as Snowflake keeps a result
 //! retrievable by handle; they are never logged or exposed by the admin endpoints.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -47,19 +47,37 @@ pub struct RequestLogEntry {
     pub executions: u32,
 }
 
-/// All statements of the emulator's lifetime.
+/// How many statements (and log lines) are kept; older ones are forgotten so a
+/// long-running demo emulator does not grow without bound. Retries and polls happen
+/// within seconds, far inside this window.
+pub const RETAINED_STATEMENTS: usize = 10_000;
+
+/// The most recent [`RETAINED_STATEMENTS`] statements.
 #[derive(Debug, Default)]
 pub struct StatementStore {
     by_handle: HashMap<String, StoredStatement>,
     by_request: HashMap<String, String>,
-    log: Vec<RequestLogEntry>,
+    order: VecDeque<String>,
+    log: VecDeque<RequestLogEntry>,
 }
 
 impl StatementStore {
     pub fn insert(&mut self, statement: StoredStatement, label: &str) {
+        while self.order.len() >= RETAINED_STATEMENTS {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = self.by_handle.remove(&oldest)
+                && self.by_request.get(&old.request_id) == Some(&oldest)
+            {
+                self.by_request.remove(&old.request_id);
+            }
+            self.log.pop_front();
+        }
+        self.order.push_back(statement.handle.clone());
         self.by_request
             .insert(statement.request_id.clone(), statement.handle.clone());
-        self.log.push(RequestLogEntry {
+        self.log.push_back(RequestLogEntry {
             request_id: statement.request_id.clone(),
             statement_handle: statement.handle.clone(),
             statement: label.to_owned(),
@@ -90,8 +108,8 @@ impl StatementStore {
             .sum()
     }
 
-    pub fn log(&self) -> &[RequestLogEntry] {
-        &self.log
+    pub fn log(&self) -> Vec<RequestLogEntry> {
+        self.log.iter().cloned().collect()
     }
 }
 
@@ -107,5 +125,35 @@ impl Pending {
             _ => false,
         };
         waiting_time || waiting_polls
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::sql::ResultSet;
+
+    fn statement(i: usize) -> StoredStatement {
+        StoredStatement {
+            handle: format!("h{i}"),
+            request_id: format!("r{i}"),
+            user: "U".into(),
+            created_on: Timestamp::UNIX_EPOCH,
+            outcome: Outcome::Success(ResultSet::status("ok")),
+            pending: None,
+        }
+    }
+
+    #[test]
+    fn old_statements_are_forgotten_beyond_the_window() {
+        let mut store = StatementStore::default();
+        for i in 0..=RETAINED_STATEMENTS {
+            store.insert(statement(i), "SELECT");
+        }
+        assert!(store.get("h0").is_none());
+        assert!(store.handle_for_request("r0").is_none());
+        assert!(store.get(&format!("h{RETAINED_STATEMENTS}")).is_some());
+        assert_eq!(store.log().len(), RETAINED_STATEMENTS);
+        assert_eq!(store.executions_for("r1"), 1);
     }
 }
