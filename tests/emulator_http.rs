@@ -539,3 +539,49 @@ async fn test_endpoints_exist_only_when_enabled_and_never_show_secrets() {
     );
     open.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_request_role_must_be_granted_and_nullable_false_prints_null() {
+    let running = start(false).await;
+    let client = http();
+    let admin = admin_jwt(&running);
+    let submit = |role: &'static str, query: &'static str| {
+        client
+            .post(format!("{}/api/v2/statements{query}", running.base_url()))
+            .header("Authorization", format!("Bearer {admin}"))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .header("User-Agent", "t/1")
+            .json(&json!({"statement": "SHOW USER PATS FOR USER ALICE", "role": role}))
+            .send()
+    };
+    let response = submit("PUBLIC", "").await.expect("sent");
+    assert_eq!(
+        response.status().as_u16(),
+        422,
+        "PUBLIC may not list another user's tokens"
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["code"], "003001");
+    let response = submit("ANALYST", "").await.expect("sent");
+    assert_eq!(
+        response.status().as_u16(),
+        422,
+        "role not granted to the admin"
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["code"], "390189");
+
+    let (status, _, _) =
+        post_sql(&client, &running, &admin, "ALTER USER ALICE ADD PAT p", "").await;
+    assert_eq!(status, 200);
+    let response = submit("USERADMIN", "?nullable=false").await.expect("sent");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(cell(&body, 0, "role_restriction"), Some("null"), "{body}");
+    assert_eq!(body["resultSetMetaData"]["nullable"], false);
+    let response = submit("USERADMIN", "").await.expect("sent");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["data"][0][2], Value::Null);
+    running.shutdown().await;
+}

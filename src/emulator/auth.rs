@@ -232,8 +232,7 @@ fn account_matches(state: &AccountState, account: &str) -> bool {
     let name = state.account_name.to_ascii_uppercase().replace('.', "-");
     account == name
         || state
-            .locator
-            .as_deref()
+            .short_locator()
             .is_some_and(|locator| account == locator.to_ascii_uppercase())
 }
 

@@ -229,9 +229,17 @@ impl AccountState {
         })
     }
 
-    /// What `CURRENT_ACCOUNT()` returns: the locator if configured, else the name.
+    /// What `CURRENT_ACCOUNT()` returns: the locator (without region or cloud) if
+    /// configured, else the account name.
     pub fn current_account(&self) -> &str {
-        self.locator.as_deref().unwrap_or(&self.account_name)
+        self.short_locator().unwrap_or(&self.account_name)
+    }
+
+    /// The locator cut at its first `.` (`xy12345.us-east-2.aws` → `xy12345`).
+    pub fn short_locator(&self) -> Option<&str> {
+        self.locator
+            .as_deref()
+            .and_then(|locator| locator.split('.').next())
     }
 
     /// True when the user is covered by a network policy (its own or the account's).
