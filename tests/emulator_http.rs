@@ -585,3 +585,39 @@ async fn the_request_role_must_be_granted_and_nullable_false_prints_null() {
     assert_eq!(body["data"][0][2], Value::Null);
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn network_policies_admit_only_their_allowed_ips() {
+    let running = start(false).await;
+    let client = http();
+    let admin = admin_jwt(&running);
+    let (_, _, body) = post_sql(
+        &client,
+        &running,
+        &admin,
+        "ALTER USER BI_SVC ADD PAT np ROLE_RESTRICTION = 'ANALYST'",
+        "",
+    )
+    .await;
+    let secret = cell(&body, 0, "token_secret").expect("secret").to_owned();
+    assert_eq!(
+        post_sql(&client, &running, &secret, SELECT, "").await.0,
+        200
+    );
+    let (status, _, _) = post_sql(
+        &client,
+        &running,
+        &admin,
+        "ALTER USER BI_SVC SET NETWORK_POLICY = REMOTE_ONLY",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, body) = post_sql(&client, &running, &secret, SELECT, "").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("390422")),
+        "{body}"
+    );
+    running.shutdown().await;
+}

@@ -52,6 +52,10 @@ impl AuthError {
         code: "390432",
         message: "Network policy is required.",
     };
+    pub const IP_NOT_ALLOWED: AuthError = AuthError {
+        code: "390422",
+        message: "Incoming request is not allowed to access Snowflake: the client IP is not in the network policy.",
+    };
     pub const USER_DISABLED: AuthError = AuthError {
         code: "390102",
         message: "User access disabled. Contact your local system administrator.",

@@ -1,6 +1,7 @@
 //! [`Emulator`]: the shared, cloneable handle every face (router) and test uses to
 //! reach the account state, the clock, stored statements and queued faults.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use super::auth::{self, AuthError, Authenticated, OAuthTokenValidator};
@@ -97,6 +98,17 @@ impl Emulator {
             oauth.as_ref(),
             now,
         )
+    }
+
+    /// Applies the user's (or the account's) network policy to the client address.
+    pub fn check_network_policy(&self, user: &str, client_ip: IpAddr) -> Result<(), AuthError> {
+        let state = lock(&self.inner.state);
+        match state.users.get(user) {
+            Some(found) if !super::netpolicy::admits(&state, found, client_ip) => {
+                Err(AuthError::IP_NOT_ALLOWED)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Chooses the session role for an authenticated identity.

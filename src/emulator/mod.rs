@@ -11,6 +11,7 @@ pub mod config;
 pub mod faults;
 mod handle;
 pub mod keys;
+pub mod netpolicy;
 pub mod principal;
 pub mod secret;
 pub mod server;

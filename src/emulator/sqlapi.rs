@@ -3,9 +3,10 @@
 //! 200 / 202 / 422 answers of reference §3.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +14,7 @@ use axum::{Extension, Json, Router};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
-use super::auth::Authenticated;
+use super::auth::{AuthError, Authenticated};
 use super::faults::FaultKind;
 use super::handle::Emulator;
 use super::server::{ConnectionControl, InjectedFault};
@@ -65,6 +66,11 @@ fn flag(value: Option<&str>, default: bool) -> Result<bool, ()> {
         Some("false") => Ok(false),
         Some(_) => Err(()),
     }
+}
+
+/// The client address, inserted by the emulator's accept loop.
+fn peer_addr(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<SocketAddr> {
+    peer.map(|Extension(ConnectInfo(addr))| addr)
 }
 
 fn bad_request(message: &'static str) -> Response {
@@ -131,23 +137,36 @@ fn check_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn authenticate(emulator: &Emulator, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
-    emulator
+/// Authenticates the bearer token, then applies the network policy to the client
+/// address (known when served by the emulator's own accept loop).
+fn authenticate(
+    emulator: &Emulator,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Authenticated, ApiError> {
+    let refused = |e: AuthError| {
+        tracing::info!(
+            code = e.code,
+            "SQL API request refused: authentication failed"
+        );
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: e.code,
+            message: e.message,
+        }
+    };
+    let authenticated = emulator
         .authenticate_bearer(
             header_str(headers, header::AUTHORIZATION),
             header_str(headers, "x-snowflake-authorization-token-type"),
         )
-        .map_err(|e| {
-            tracing::info!(
-                code = e.code,
-                "SQL API request refused: authentication failed"
-            );
-            ApiError {
-                status: StatusCode::UNAUTHORIZED,
-                code: e.code,
-                message: e.message,
-            }
-        })
+        .map_err(refused)?;
+    if let Some(peer) = peer {
+        emulator
+            .check_network_policy(&authenticated.user, peer.ip())
+            .map_err(refused)?;
+    }
+    Ok(authenticated)
 }
 
 /// The answer for a stored statement; counts a poll when it is still running.
@@ -247,6 +266,7 @@ async fn submit(
     State(emulator): State<Emulator>,
     fault: Option<Extension<InjectedFault>>,
     connection: Option<Extension<ConnectionControl>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -254,7 +274,7 @@ async fn submit(
     if let Err(refusal) = check_headers(&headers) {
         return refusal.into_response();
     }
-    let authenticated = match authenticate(&emulator, &headers) {
+    let authenticated = match authenticate(&emulator, &headers, peer_addr(peer)) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
     };
@@ -350,11 +370,12 @@ async fn submit(
 
 async fn status(
     State(emulator): State<Emulator>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(handle): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let authenticated = match authenticate(&emulator, &headers) {
+    let authenticated = match authenticate(&emulator, &headers, peer_addr(peer)) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
     };
@@ -393,10 +414,11 @@ fn not_found(handle: &str) -> Response {
 
 async fn cancel(
     State(emulator): State<Emulator>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(handle): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let authenticated = match authenticate(&emulator, &headers) {
+    let authenticated = match authenticate(&emulator, &headers, peer_addr(peer)) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
     };

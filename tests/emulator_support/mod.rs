@@ -50,7 +50,9 @@ pub fn seed_yaml() -> String {
         r#"
 account: {{name: MYORG-TEST, locator: XY12345}}
 roles: [ANALYST, LOADER, UNGRANTED]
-networkPolicies: [{{name: CORP_NP, allowedIpList: ["127.0.0.1"]}}]
+networkPolicies:
+  - {{name: CORP_NP, allowedIpList: ["127.0.0.0/8"]}}
+  - {{name: REMOTE_ONLY, allowedIpList: ["10.0.0.0/8"]}}
 users:
   - name: OPERATOR_ADMIN
     type: SERVICE
