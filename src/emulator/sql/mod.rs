@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod exec;
 pub mod lexer;
+mod parse_pat;
 pub mod parser;
 mod pat_exec;
 mod result;

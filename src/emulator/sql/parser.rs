@@ -1,10 +1,7 @@
 //! Recursive-descent parser for the emulator's SQL subset. Written from Snowflake's
 //! grammar (reference §4, §5), not from the client's builders.
 
-use super::ast::{
-    AddPat, ContextFunction, ModifyPat, PatAction, PatProperty, SelectItem, Statement,
-    UserProperty, Value,
-};
+use super::ast::{ContextFunction, SelectItem, Statement, UserProperty, Value};
 use super::lexer::{Token, TokenKind, tokenize};
 use super::result::SqlError;
 
@@ -45,9 +42,9 @@ pub fn parse_statement(sql: &str) -> Result<Statement, SqlError> {
         .ok_or_else(|| SqlError::syntax(1, 0, "<EOF>"))
 }
 
-struct Parser {
-    tokens: Vec<Token>,
-    pos: usize,
+pub(super) struct Parser {
+    pub(super) tokens: Vec<Token>,
+    pub(super) pos: usize,
 }
 
 impl Parser {
@@ -55,16 +52,16 @@ impl Parser {
         Self { tokens, pos: 0 }
     }
 
-    fn peek(&self) -> Option<&TokenKind> {
+    pub(super) fn peek(&self) -> Option<&TokenKind> {
         self.tokens.get(self.pos).map(|t| &t.kind)
     }
 
-    fn peek_at(&self, offset: usize) -> Option<&TokenKind> {
+    pub(super) fn peek_at(&self, offset: usize) -> Option<&TokenKind> {
         self.tokens.get(self.pos + offset).map(|t| &t.kind)
     }
 
     /// A syntax error at the current token (or at the end of input).
-    fn error(&self) -> SqlError {
+    pub(super) fn error(&self) -> SqlError {
         match self.tokens.get(self.pos) {
             Some(t) => SqlError::syntax(t.line, t.position, &t.text),
             None => match self.tokens.last() {
@@ -74,15 +71,15 @@ impl Parser {
         }
     }
 
-    fn is_word(&self, word: &str) -> bool {
+    pub(super) fn is_word(&self, word: &str) -> bool {
         matches!(self.peek(), Some(TokenKind::Word(w)) if w == word)
     }
 
-    fn is_word_at(&self, offset: usize, word: &str) -> bool {
+    pub(super) fn is_word_at(&self, offset: usize, word: &str) -> bool {
         matches!(self.peek_at(offset), Some(TokenKind::Word(w)) if w == word)
     }
 
-    fn eat_word(&mut self, word: &str) -> bool {
+    pub(super) fn eat_word(&mut self, word: &str) -> bool {
         if self.is_word(word) {
             self.pos += 1;
             true
@@ -91,7 +88,7 @@ impl Parser {
         }
     }
 
-    fn expect_word(&mut self, word: &str) -> Result<(), SqlError> {
+    pub(super) fn expect_word(&mut self, word: &str) -> Result<(), SqlError> {
         if self.eat_word(word) {
             Ok(())
         } else {
@@ -99,7 +96,7 @@ impl Parser {
         }
     }
 
-    fn eat_symbol(&mut self, symbol: char) -> bool {
+    pub(super) fn eat_symbol(&mut self, symbol: char) -> bool {
         if self.peek() == Some(&TokenKind::Symbol(symbol)) {
             self.pos += 1;
             true
@@ -108,7 +105,7 @@ impl Parser {
         }
     }
 
-    fn expect_symbol(&mut self, symbol: char) -> Result<(), SqlError> {
+    pub(super) fn expect_symbol(&mut self, symbol: char) -> Result<(), SqlError> {
         if self.eat_symbol(symbol) {
             Ok(())
         } else {
@@ -125,7 +122,7 @@ impl Parser {
     }
 
     /// An identifier: unquoted (already upper-cased) or double-quoted.
-    fn identifier(&mut self) -> Result<String, SqlError> {
+    pub(super) fn identifier(&mut self) -> Result<String, SqlError> {
         match self.peek() {
             Some(TokenKind::Word(w)) | Some(TokenKind::QuotedIdent(w)) => {
                 let value = w.clone();
@@ -137,7 +134,7 @@ impl Parser {
     }
 
     /// `IF EXISTS`.
-    fn if_exists(&mut self) -> Result<bool, SqlError> {
+    pub(super) fn if_exists(&mut self) -> Result<bool, SqlError> {
         if self.is_word("IF") && self.is_word_at(1, "EXISTS") {
             self.pos += 2;
             return Ok(true);
@@ -146,7 +143,7 @@ impl Parser {
     }
 
     /// `IF NOT EXISTS`.
-    fn if_not_exists(&mut self) -> Result<bool, SqlError> {
+    pub(super) fn if_not_exists(&mut self) -> Result<bool, SqlError> {
         if self.eat_word("IF") {
             self.expect_word("NOT")?;
             self.expect_word("EXISTS")?;
@@ -155,7 +152,7 @@ impl Parser {
         Ok(false)
     }
 
-    fn number(&mut self) -> Result<u64, SqlError> {
+    pub(super) fn number(&mut self) -> Result<u64, SqlError> {
         if let Some(TokenKind::Number(n)) = self.peek()
             && let Ok(value) = n.parse::<u64>()
         {
@@ -165,7 +162,7 @@ impl Parser {
         Err(self.error())
     }
 
-    fn string(&mut self) -> Result<String, SqlError> {
+    pub(super) fn string(&mut self) -> Result<String, SqlError> {
         if let Some(TokenKind::Str(s)) = self.peek() {
             let value = s.clone();
             self.pos += 1;
@@ -175,7 +172,7 @@ impl Parser {
     }
 
     /// A role name in `ROLE_RESTRICTION`: a string literal or an identifier.
-    fn string_or_identifier(&mut self) -> Result<String, SqlError> {
+    pub(super) fn string_or_identifier(&mut self) -> Result<String, SqlError> {
         if let Some(TokenKind::Str(_)) = self.peek() {
             self.string()
         } else {
@@ -183,7 +180,7 @@ impl Parser {
         }
     }
 
-    fn boolean(&mut self) -> Result<bool, SqlError> {
+    pub(super) fn boolean(&mut self) -> Result<bool, SqlError> {
         let value = match self.peek() {
             Some(TokenKind::Word(w)) => w.clone(),
             Some(TokenKind::Str(s)) => s.to_ascii_uppercase(),
@@ -409,136 +406,6 @@ impl Parser {
         }
     }
 
-    /// True at `ADD|ROTATE|MODIFY|REMOVE` followed by `PAT` or `PROGRAMMATIC`.
-    fn at_pat_action(&self) -> bool {
-        ["ADD", "ROTATE", "MODIFY", "REMOVE"]
-            .iter()
-            .any(|w| self.is_word(w))
-            && (self.is_word_at(1, "PAT") || self.is_word_at(1, "PROGRAMMATIC"))
-    }
-
-    /// `PAT` or `PROGRAMMATIC ACCESS TOKEN`.
-    fn pat_keyword(&mut self) -> Result<(), SqlError> {
-        if self.eat_word("PAT") {
-            return Ok(());
-        }
-        self.expect_word("PROGRAMMATIC")?;
-        self.expect_word("ACCESS")?;
-        self.expect_word("TOKEN")
-    }
-
-    fn pat_action(&mut self) -> Result<PatAction, SqlError> {
-        let verb = self.identifier()?;
-        self.pat_keyword()?;
-        match verb.as_str() {
-            "ADD" => {
-                let mut add = AddPat {
-                    if_not_exists: self.if_not_exists()?,
-                    name: self.identifier()?,
-                    ..AddPat::default()
-                };
-                while self.pos < self.tokens.len() {
-                    let option = self.identifier()?;
-                    self.expect_symbol('=')?;
-                    match option.as_str() {
-                        "ROLE_RESTRICTION" => {
-                            add.role_restriction = Some(self.string_or_identifier()?)
-                        }
-                        "DAYS_TO_EXPIRY" => add.days_to_expiry = Some(self.number()?),
-                        "MINS_TO_BYPASS_NETWORK_POLICY_REQUIREMENT" => {
-                            add.mins_to_bypass = Some(self.number()?)
-                        }
-                        "COMMENT" => add.comment = Some(self.string()?),
-                        _ => {
-                            self.pos -= 2;
-                            return Err(self.error());
-                        }
-                    }
-                }
-                Ok(PatAction::Add(add))
-            }
-            "ROTATE" => {
-                let name = self.identifier()?;
-                let mut expire_rotated_after_hours = None;
-                if self.eat_word("EXPIRE_ROTATED_TOKEN_AFTER_HOURS") {
-                    self.expect_symbol('=')?;
-                    expire_rotated_after_hours = Some(self.number()?);
-                }
-                Ok(PatAction::Rotate {
-                    name,
-                    expire_rotated_after_hours,
-                })
-            }
-            "MODIFY" => {
-                let if_exists = self.if_exists()?;
-                let name = self.identifier()?;
-                let change = if self.eat_word("RENAME") {
-                    self.expect_word("TO")?;
-                    ModifyPat::Rename(self.identifier()?)
-                } else if self.eat_word("SET") {
-                    let (mut disabled, mut mins_to_bypass, mut comment) = (None, None, None);
-                    while self.pos < self.tokens.len() {
-                        let option = self.identifier()?;
-                        self.expect_symbol('=')?;
-                        match option.as_str() {
-                            "DISABLED" => disabled = Some(self.boolean()?),
-                            "MINS_TO_BYPASS_NETWORK_POLICY_REQUIREMENT" => {
-                                mins_to_bypass = Some(self.number()?)
-                            }
-                            "COMMENT" => comment = Some(self.string()?),
-                            _ => {
-                                self.pos -= 2;
-                                return Err(self.error());
-                            }
-                        }
-                    }
-                    if disabled.is_none() && mins_to_bypass.is_none() && comment.is_none() {
-                        return Err(self.error());
-                    }
-                    ModifyPat::Set {
-                        disabled,
-                        mins_to_bypass,
-                        comment,
-                    }
-                } else if self.eat_word("UNSET") {
-                    let mut properties = Vec::new();
-                    loop {
-                        let property = match self.identifier()?.as_str() {
-                            "DISABLED" => PatProperty::Disabled,
-                            "MINS_TO_BYPASS_NETWORK_POLICY_REQUIREMENT" => {
-                                PatProperty::MinsToBypass
-                            }
-                            "COMMENT" => PatProperty::Comment,
-                            _ => {
-                                self.pos -= 1;
-                                return Err(self.error());
-                            }
-                        };
-                        properties.push(property);
-                        if !self.eat_symbol(',') {
-                            break;
-                        }
-                    }
-                    ModifyPat::Unset(properties)
-                } else {
-                    return Err(self.error());
-                };
-                Ok(PatAction::Modify {
-                    if_exists,
-                    name,
-                    change,
-                })
-            }
-            _ => {
-                let if_exists = self.if_exists()?;
-                Ok(PatAction::Remove {
-                    if_exists,
-                    name: self.identifier()?,
-                })
-            }
-        }
-    }
-
     fn grant_or_revoke(&mut self) -> Result<Statement, SqlError> {
         let grant = self.eat_word("GRANT");
         if !grant {
@@ -583,6 +450,7 @@ impl Parser {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ast::{AddPat, PatAction};
     use super::*;
 
     #[test]
