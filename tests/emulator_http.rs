@@ -621,3 +621,33 @@ async fn network_policies_admit_only_their_allowed_ips() {
     );
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_and_drop_stop_the_server() {
+    let client = http();
+    let running = start(false).await;
+    let addr = running.local_addr();
+    running.shutdown().await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "shutdown closes the listener"
+    );
+
+    let running = start(false).await;
+    let addr = running.local_addr();
+    assert_eq!(
+        post_sql(&client, &running, &admin_jwt(&running), SELECT, "")
+            .await
+            .0,
+        200
+    );
+    drop(running);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a dropped emulator stops listening"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

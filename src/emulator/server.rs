@@ -142,7 +142,8 @@ pub struct RunningEmulator {
     emulator: Emulator,
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    /// `None` once the server task has been awaited.
+    task: Option<JoinHandle<()>>,
 }
 
 impl Emulator {
@@ -176,7 +177,7 @@ impl Emulator {
             emulator: self.clone(),
             addr,
             shutdown,
-            task,
+            task: Some(task),
         })
     }
 }
@@ -235,6 +236,13 @@ async fn accept_loop(listener: TcpListener, router: Router, mut shutdown: watch:
     }
 }
 
+/// Dropping a running emulator stops its accept loop (without waiting for it).
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
 impl RunningEmulator {
     /// `http://<addr>`.
     pub fn base_url(&self) -> String {
@@ -268,9 +276,11 @@ impl RunningEmulator {
     }
 
     /// Stops accepting, drains open connections, and waits for the server task.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        if let Err(e) = self.task.await {
+        if let Some(task) = self.task.take()
+            && let Err(e) = task.await
+        {
             tracing::warn!(error = %e, "emulator server task failed");
         }
     }
@@ -278,7 +288,12 @@ impl RunningEmulator {
     /// Waits until the server stops (it only stops through [`RunningEmulator::shutdown`]
     /// or a panic); for the CLI, which selects this against signals.
     pub async fn wait(&mut self) {
-        if let Err(e) = (&mut self.task).await {
+        let Some(task) = self.task.as_mut() else {
+            return;
+        };
+        let result = task.await;
+        self.task = None;
+        if let Err(e) = result {
             tracing::warn!(error = %e, "emulator server task failed");
         }
     }
