@@ -169,6 +169,10 @@ async fn pat_bearer_sessions_run_as_the_restriction_role() {
     assert_eq!(status, 422, "a PAT session cannot manage PATs: {body}");
     assert_eq!(body["code"], "003001");
 
+    assert!(
+        !format!("{running:?}").contains(&secret),
+        "Debug never shows a secret"
+    );
     let (status, _, body) = post_sql(&client, &running, "sfemu_pat_unknown", SELECT, "").await;
     assert_eq!((status, body["code"].as_str()), (401, Some("394400")));
     running.shutdown().await;

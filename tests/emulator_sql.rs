@@ -570,3 +570,61 @@ fn the_shipped_example_seed_loads() {
         Some("SHA256:JE8LccMZV9DL+UyiIhL8EEBulVqd1O9hc6ZH/He1AEk=")
     );
 }
+
+#[test]
+fn disabled_users_and_oauth_tokens_authenticate_as_snowflake_does() {
+    use std::sync::Arc;
+
+    use snowflake_token_operator::emulator::auth::{Authenticated, OAuthTokenValidator};
+    use snowflake_token_operator::emulator::secret::TokenSecret;
+
+    let emulator = emulator();
+    let now = emulator.clock().now().as_second();
+    let token = emulator_support::jwt("MYORG-TEST", "ALICE", &emulator_support::key(2), now);
+    let bearer = format!("Bearer {token}");
+    let session = emulator
+        .authenticate_bearer(Some(&bearer), None)
+        .expect("sniffed as a key-pair JWT");
+    assert_eq!(session.method, AuthMethod::KeyPairJwt);
+    run(&emulator, &admin(), "ALTER USER ALICE SET DISABLED = TRUE");
+    let refused = emulator
+        .authenticate_bearer(Some(&bearer), Some("KEYPAIR_JWT"))
+        .unwrap_err();
+    assert_eq!(refused.code, "390102");
+
+    struct OneToken;
+    impl OAuthTokenValidator for OneToken {
+        fn validate(&self, token: &TokenSecret, _now: jiff::Timestamp) -> Option<Authenticated> {
+            (token.expose() == "oauth-access-token").then(|| Authenticated {
+                user: "BI_SVC".into(),
+                method: AuthMethod::OAuth,
+                forced_role: Some("ANALYST".into()),
+            })
+        }
+    }
+    let unknown = emulator
+        .authenticate_bearer(Some("Bearer oauth-access-token"), Some("OAUTH"))
+        .unwrap_err();
+    assert_eq!(unknown.code, "390303", "no OAuth face plugged in yet");
+    emulator.set_oauth_validator(Arc::new(OneToken));
+    let session = emulator
+        .authenticate_bearer(Some("Bearer oauth-access-token"), Some("OAUTH"))
+        .expect("validated by the OAuth face");
+    let principal = emulator.session_principal(session, None).expect("role");
+    assert_eq!(
+        (principal.user.as_str(), principal.role.as_str()),
+        ("BI_SVC", "ANALYST")
+    );
+    let sniffed = emulator
+        .authenticate_bearer(Some("Bearer oauth-access-token"), None)
+        .expect("sniffed");
+    assert_eq!(sniffed.method, AuthMethod::OAuth);
+    assert_eq!(
+        emulator
+            .authenticate_bearer(Some("Bearer other"), Some("OAUTH"))
+            .unwrap_err()
+            .code,
+        "390303"
+    );
+    assert!(!format!("{emulator:?}").contains("oauth-access-token"));
+}

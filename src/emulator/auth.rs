@@ -92,28 +92,22 @@ pub fn authenticate_bearer(
         return Err(AuthError::MISSING);
     }
     let token = TokenSecret::from_presented(token.trim());
-    let kind = match token_type.map(str::to_ascii_uppercase).as_deref() {
-        Some("KEYPAIR_JWT") => TokenKind::Jwt,
-        Some("PROGRAMMATIC_ACCESS_TOKEN") => TokenKind::Pat,
-        Some("OAUTH") => TokenKind::OAuth,
-        Some(_) => return Err(AuthError::JWT_INVALID),
-        None if looks_like_keypair_jwt(token.expose()) => TokenKind::Jwt,
-        None if oauth.is_some_and(|v| v.validate(&token, now).is_some()) => TokenKind::OAuth,
-        None => TokenKind::Pat,
-    };
-    match kind {
-        TokenKind::Jwt => authenticate_jwt(state, token.expose(), now),
-        TokenKind::Pat => authenticate_pat(state, &token, now),
-        TokenKind::OAuth => oauth
-            .and_then(|v| v.validate(&token, now))
-            .ok_or(AuthError::OAUTH_INVALID),
+    let validate_oauth = || oauth.and_then(|v| v.validate(&token, now));
+    match token_type.map(str::to_ascii_uppercase).as_deref() {
+        Some("KEYPAIR_JWT") => authenticate_jwt(state, token.expose(), now),
+        Some("PROGRAMMATIC_ACCESS_TOKEN") => authenticate_pat(state, &token, now),
+        Some("OAUTH") => validate_oauth().ok_or(AuthError::OAUTH_INVALID),
+        Some(_) => Err(AuthError::JWT_INVALID),
+        // No type given: sniff. A key-pair JWT names its key in `iss`; an OAuth access
+        // token is whatever the OAuth face recognises; anything else is tried as a PAT.
+        None if looks_like_keypair_jwt(token.expose()) => {
+            authenticate_jwt(state, token.expose(), now)
+        }
+        None => match validate_oauth() {
+            Some(authenticated) => Ok(authenticated),
+            None => authenticate_pat(state, &token, now),
+        },
     }
-}
-
-enum TokenKind {
-    Jwt,
-    Pat,
-    OAuth,
 }
 
 fn decode_part(part: &str) -> Option<serde_json::Value> {
