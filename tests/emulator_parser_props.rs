@@ -40,7 +40,7 @@ proptest! {
         if let Some(comment) = &comment {
             sql.push_str(&format!(" COMMENT = {}", literal(comment)));
         }
-        let statements = parse_request(&sql, usize::MAX).map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
+        let statements = parse_request(&sql, None).map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
         prop_assert_eq!(statements.len(), 1);
         let Statement::CreateUser { name: parsed, properties, if_not_exists, .. } = &statements[0] else {
             return Err(TestCaseError::fail("not CREATE USER"));
@@ -59,7 +59,7 @@ proptest! {
             "ALTER USER {} ADD PROGRAMMATIC ACCESS TOKEN {} ROLE_RESTRICTION = {} DAYS_TO_EXPIRY = {days} COMMENT = {};",
             ident(&user), ident(&token), literal(&role), literal(&comment)
         );
-        let statements = parse_request(&sql, usize::MAX).map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
+        let statements = parse_request(&sql, None).map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
         prop_assert_eq!(
             statements,
             vec![Statement::AlterUserPat {
@@ -80,7 +80,7 @@ proptest! {
     #[test]
     fn grants_round_trip_and_execute(user in tricky(), role in tricky()) {
         let sql = format!("GRANT ROLE {} TO USER {}", ident(&role), ident(&user));
-        let statements = parse_request(&sql, usize::MAX).map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
+        let statements = parse_request(&sql, None).map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
         prop_assert_eq!(statements, vec![Statement::GrantRole { role: role.clone(), user: user.clone() }]);
 
         // Executed: the user is created under exactly that name and keeps the comment.

@@ -210,7 +210,10 @@ fn answer(stored: &mut StoredStatement, nullable: bool, now: Timestamp) -> Respo
     }
 }
 
-fn desired_statement_count(parameters: Option<&HashMap<String, serde_json::Value>>) -> usize {
+/// `multi_statement_count`: `"0"` any number, `"N"` exactly N, absent 1.
+fn desired_statement_count(
+    parameters: Option<&HashMap<String, serde_json::Value>>,
+) -> Option<usize> {
     let value = parameters.and_then(|p| p.get("multi_statement_count"));
     let count = match value {
         Some(serde_json::Value::String(s)) => s.trim().parse::<usize>().ok(),
@@ -218,9 +221,9 @@ fn desired_statement_count(parameters: Option<&HashMap<String, serde_json::Value
         _ => None,
     };
     match count {
-        Some(0) => usize::MAX,
-        Some(n) => n,
-        None => 1,
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => Some(1),
     }
 }
 

@@ -5,9 +5,9 @@ use super::ast::{ContextFunction, SelectItem, Statement, UserProperty, Value};
 use super::lexer::{Token, TokenKind, tokenize};
 use super::result::SqlError;
 
-/// Parses a request's text, refusing more statements than `max_statements` allows
-/// (Snowflake's `multi_statement_count`, default 1).
-pub fn parse_request(sql: &str, max_statements: usize) -> Result<Vec<Statement>, SqlError> {
+/// Parses a request's text. `desired` is Snowflake's `multi_statement_count`: exactly
+/// that many statements (default 1), or any number when `None` (`"0"` on the wire).
+pub fn parse_request(sql: &str, desired: Option<usize>) -> Result<Vec<Statement>, SqlError> {
     let tokens = tokenize(sql)?;
     let mut groups: Vec<Vec<Token>> = vec![Vec::new()];
     for token in tokens {
@@ -25,8 +25,10 @@ pub fn parse_request(sql: &str, max_statements: usize) -> Result<Vec<Statement>,
             message: "Empty SQL statement.".into(),
         });
     }
-    if groups.len() > max_statements {
-        return Err(SqlError::statement_count(groups.len(), max_statements));
+    if let Some(desired) = desired
+        && groups.len() != desired
+    {
+        return Err(SqlError::statement_count(groups.len(), desired));
     }
     groups
         .into_iter()
@@ -36,7 +38,7 @@ pub fn parse_request(sql: &str, max_statements: usize) -> Result<Vec<Statement>,
 
 /// Parses exactly one statement (a trailing `;` is allowed).
 pub fn parse_statement(sql: &str) -> Result<Statement, SqlError> {
-    let mut statements = parse_request(sql, 1)?;
+    let mut statements = parse_request(sql, Some(1))?;
     statements
         .pop()
         .ok_or_else(|| SqlError::syntax(1, 0, "<EOF>"))
@@ -522,6 +524,15 @@ mod tests {
         let err = parse_statement("DROP USER a; DROP USER b").unwrap_err();
         assert_eq!(err.code, "000008");
         assert!(parse_statement("DROP USER a;").is_ok());
+        let err = parse_request("DROP USER a", Some(2)).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Actual statement count 1 did not match the desired statement count 2."
+        );
+        assert_eq!(
+            parse_request("DROP USER a; DROP USER b;", None).map(|s| s.len()),
+            Ok(2)
+        );
         assert_eq!(parse_statement("-- nothing").unwrap_err().code, "000900");
     }
 }
