@@ -628,3 +628,25 @@ fn disabled_users_and_oauth_tokens_authenticate_as_snowflake_does() {
     );
     assert!(!format!("{emulator:?}").contains("oauth-access-token"));
 }
+
+#[test]
+fn expired_tokens_stay_listed_for_the_configured_window() {
+    let emulator = emulator();
+    let admin = admin();
+    run(
+        &emulator,
+        &admin,
+        "ALTER USER ALICE ADD PAT short DAYS_TO_EXPIRY = 1",
+    );
+    emulator
+        .clock()
+        .advance(SignedDuration::from_hours(24 + 6 * 24));
+    let shown = run(&emulator, &admin, "SHOW USER PATS FOR USER ALICE");
+    assert_eq!(text(&shown, 0, "status"), Some("EXPIRED"));
+    emulator.clock().advance(SignedDuration::from_hours(25));
+    assert!(
+        run(&emulator, &admin, "SHOW USER PATS FOR USER ALICE")
+            .rows
+            .is_empty()
+    );
+}

@@ -267,7 +267,7 @@ impl AccountState {
             SignedDuration::from_hours(i64::from(self.pat_policy.expired_tokens_listed_days) * 24);
         for user in self.users.values_mut() {
             user.pats
-                .retain(|p| p.expires_at.checked_add(keep).is_ok_and(|end| now < end));
+                .retain(|p| !matches!(p.expires_at.checked_add(keep), Ok(end) if now >= end));
         }
     }
 
