@@ -1,7 +1,9 @@
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use snowflake_token_operator::emulator::{Emulator, EmulatorConfig, ServeOptions};
 
 /// Kubernetes operator for Snowflake service users and tokens.
 #[derive(Parser, Debug)]
@@ -15,6 +17,8 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions (YAML) for `kubectl apply -f -`.
     Crd(CrdArgs),
+    /// Serve an in-memory Snowflake emulator (SQL API v2, key-pair JWT and PAT auth).
+    Emulator(EmulatorArgs),
 }
 
 /// Options of `crd`.
@@ -26,10 +30,26 @@ struct CrdArgs {
     dir: Option<PathBuf>,
 }
 
+/// Options of `emulator`.
+#[derive(Args, Debug)]
+struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8085", env = "SFEMU_LISTEN")]
+    listen: SocketAddr,
+    /// YAML seed of the account (users, keys, roles, network policies); see examples/emulator.yaml.
+    #[arg(long, env = "SFEMU_CONFIG")]
+    config: PathBuf,
+    /// Mount the test-only /_emulator/ endpoints (fault injection, clock, state).
+    /// Never enable on an emulator others can reach.
+    #[arg(long)]
+    enable_test_endpoints: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd(args) => crd(&args),
+        Command::Emulator(args) => run_emulator(args),
     }
 }
 
@@ -56,5 +76,78 @@ fn crd(args: &CrdArgs) -> ExitCode {
             eprintln!("snowflake-token-operator crd: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+fn run_emulator(args: EmulatorArgs) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let config = match EmulatorConfig::from_file(&args.config) {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot load the emulator config");
+                return ExitCode::FAILURE;
+            }
+        };
+        let options = ServeOptions {
+            listen: args.listen,
+            test_endpoints: args.enable_test_endpoints,
+        };
+        let mut running = match Emulator::start(config, options).await {
+            Ok(running) => running,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the emulator");
+                return ExitCode::FAILURE;
+            }
+        };
+        tokio::select! {
+            _ = shutdown_signal() => {
+                tracing::info!("shutting down");
+                running.shutdown().await;
+                ExitCode::SUCCESS
+            }
+            _ = running.wait() => ExitCode::FAILURE,
+        }
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }

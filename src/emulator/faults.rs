@@ -1,0 +1,156 @@
+//! Injectable faults for the next N matching requests, so client retry logic can be
+//! exercised: 429 storms, 5xx, latency, delayed asynchronous results and connections
+//! dropped after the statement ran.
+
+use serde::{Deserialize, Serialize};
+
+/// What to do to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultKind {
+    /// HTTP 429 `{"code":"390505","message":"Too many requests."}`, optionally with `Retry-After`.
+    TooManyRequests {
+        #[serde(default)]
+        retry_after_secs: Option<u64>,
+    },
+    /// HTTP 503.
+    ServiceUnavailable,
+    /// HTTP 500.
+    InternalServerError,
+    /// Delay the answer by `ms` milliseconds, then answer normally.
+    Latency { ms: u64 },
+    /// Answer a statement with 202 and keep it running until `delay_ms` of emulated
+    /// time passed and/or `polls` status requests were answered 202.
+    AsyncDelay {
+        #[serde(default)]
+        delay_ms: Option<u64>,
+        #[serde(default)]
+        polls: Option<u32>,
+    },
+    /// Execute the statement, then close the TCP connection without an answer.
+    DropConnectionAfterExecute,
+}
+
+/// A fault for the next `count` requests whose path starts with `path_prefix`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct FaultSpec {
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Defaults to every path outside `/_emulator/`.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// Restrict to one HTTP method (e.g. `POST`).
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl FaultSpec {
+    /// A fault for the next `count` requests of any path.
+    pub fn new(kind: FaultKind, count: u32) -> Self {
+        Self {
+            kind,
+            count,
+            path_prefix: None,
+            method: None,
+        }
+    }
+
+    /// Restricts the fault to paths starting with `prefix`.
+    pub fn on_path(mut self, prefix: &str) -> Self {
+        self.path_prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Restricts the fault to one HTTP method.
+    pub fn on_method(mut self, method: &str) -> Self {
+        self.method = Some(method.to_ascii_uppercase());
+        self
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.path_prefix
+            .as_deref()
+            .is_none_or(|p| path.starts_with(p))
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+    }
+}
+
+/// Queued faults, applied in insertion order.
+#[derive(Debug, Default)]
+pub struct FaultQueue {
+    faults: Vec<FaultSpec>,
+}
+
+impl FaultQueue {
+    pub fn push(&mut self, spec: FaultSpec) {
+        if spec.count > 0 {
+            self.faults.push(spec);
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.faults.clear();
+    }
+
+    /// Consumes one use of the first fault matching the request.
+    pub fn take(&mut self, method: &str, path: &str) -> Option<FaultKind> {
+        let index = self.faults.iter().position(|f| f.matches(method, path))?;
+        let fault = &mut self.faults[index];
+        fault.count -= 1;
+        let kind = fault.kind.clone();
+        if fault.count == 0 {
+            self.faults.remove(index);
+        }
+        Some(kind)
+    }
+
+    /// Faults still queued.
+    pub fn pending(&self) -> &[FaultSpec] {
+        &self.faults
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_apply_to_the_next_n_matching_requests() {
+        let mut queue = FaultQueue::default();
+        queue.push(FaultSpec::new(FaultKind::ServiceUnavailable, 2).on_path("/api/v2/statements"));
+        assert_eq!(queue.take("GET", "/other"), None);
+        assert_eq!(
+            queue.take("POST", "/api/v2/statements"),
+            Some(FaultKind::ServiceUnavailable)
+        );
+        assert_eq!(
+            queue.take("GET", "/api/v2/statements/x"),
+            Some(FaultKind::ServiceUnavailable)
+        );
+        assert_eq!(queue.take("POST", "/api/v2/statements"), None);
+    }
+
+    #[test]
+    fn spec_parses_from_json() {
+        let spec: FaultSpec =
+            serde_json::from_str(r#"{"kind":"too_many_requests","retry_after_secs":1,"count":3}"#)
+                .unwrap();
+        assert_eq!(spec.count, 3);
+        assert_eq!(
+            spec.kind,
+            FaultKind::TooManyRequests {
+                retry_after_secs: Some(1)
+            }
+        );
+    }
+}

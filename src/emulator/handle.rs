@@ -1,0 +1,169 @@
+//! [`Emulator`]: the shared, cloneable handle every face (router) and test uses to
+//! reach the account state, the clock, stored statements and queued faults.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use super::auth::{self, AuthError, Authenticated, OAuthTokenValidator};
+use super::clock::Clock;
+use super::config::{ConfigError, EmulatorConfig};
+use super::faults::{FaultQueue, FaultSpec};
+use super::principal::Principal;
+use super::sql::{ResultSet, SqlError};
+use super::state::{AccountState, StateSnapshot};
+use super::statements::{RequestLogEntry, StatementStore};
+
+/// The emulator's shared state. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct Emulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    clock: Clock,
+    state: Mutex<AccountState>,
+    statements: Mutex<StatementStore>,
+    faults: Mutex<FaultQueue>,
+    oauth: RwLock<Option<Arc<dyn OAuthTokenValidator>>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("clock_offset", &self.inner.clock.offset())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Locks a mutex, recovering from poisoning: state changes are applied to a staged
+/// copy and committed at the end, so a panicked holder leaves consistent data.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Emulator {
+    /// Builds an emulator from a seed, on a fresh clock.
+    pub fn new(config: &EmulatorConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(config, Clock::new())
+    }
+
+    /// Builds an emulator sharing an existing clock.
+    pub fn with_clock(config: &EmulatorConfig, clock: Clock) -> Result<Self, ConfigError> {
+        let state = AccountState::from_config(config, clock.now())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                clock,
+                state: Mutex::new(state),
+                statements: Mutex::new(StatementStore::default()),
+                faults: Mutex::new(FaultQueue::default()),
+                oauth: RwLock::new(None),
+            }),
+        })
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Runs one statement as `principal` at the emulated now.
+    pub fn execute(&self, principal: &Principal, sql: &str) -> Result<ResultSet, SqlError> {
+        let now = self.inner.clock.now();
+        super::sql::execute(&mut lock(&self.inner.state), principal, sql, now)
+    }
+
+    /// Gives a closure exclusive access to the account state.
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut AccountState) -> R) -> R {
+        f(&mut lock(&self.inner.state))
+    }
+
+    /// Authenticates an `Authorization` header value.
+    pub fn authenticate_bearer(
+        &self,
+        authorization: Option<&str>,
+        token_type: Option<&str>,
+    ) -> Result<Authenticated, AuthError> {
+        let oauth = self
+            .inner
+            .oauth
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let now = self.inner.clock.now();
+        auth::authenticate_bearer(
+            &lock(&self.inner.state),
+            authorization,
+            token_type,
+            oauth.as_ref(),
+            now,
+        )
+    }
+
+    /// Applies the user's (or the account's) network policy to the client address.
+    pub fn check_network_policy(&self, user: &str, client_ip: IpAddr) -> Result<(), AuthError> {
+        let state = lock(&self.inner.state);
+        match state.users.get(user) {
+            Some(found) if !super::netpolicy::admits(&state, found, client_ip) => {
+                Err(AuthError::IP_NOT_ALLOWED)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Chooses the session role for an authenticated identity.
+    pub fn session_principal(
+        &self,
+        authenticated: Authenticated,
+        requested_role: Option<&str>,
+    ) -> Result<Principal, SqlError> {
+        auth::session_principal(&lock(&self.inner.state), authenticated, requested_role)
+    }
+
+    /// Plugs in the OAuth face's access-token validator.
+    pub fn set_oauth_validator(&self, validator: Arc<dyn OAuthTokenValidator>) {
+        *self
+            .inner
+            .oauth
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(validator);
+    }
+
+    /// Queues a fault for the next matching requests.
+    pub fn inject_fault(&self, spec: FaultSpec) {
+        lock(&self.inner.faults).push(spec);
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        lock(&self.inner.faults).clear();
+    }
+
+    pub(crate) fn faults(&self) -> MutexGuard<'_, FaultQueue> {
+        lock(&self.inner.faults)
+    }
+
+    pub(crate) fn statements(&self) -> MutexGuard<'_, StatementStore> {
+        lock(&self.inner.statements)
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, AccountState> {
+        lock(&self.inner.state)
+    }
+
+    /// Names, statuses, hashes and timestamps; never secrets.
+    pub fn snapshot(&self) -> StateSnapshot {
+        let now = self.inner.clock.now();
+        lock(&self.inner.state).snapshot(now)
+    }
+
+    /// Which statement kinds ran for which `requestId`, and how many times.
+    pub fn request_log(&self) -> Vec<RequestLogEntry> {
+        lock(&self.inner.statements).log()
+    }
+
+    /// How many times statements submitted with `request_id` were executed.
+    pub fn executions_for(&self, request_id: &str) -> u32 {
+        lock(&self.inner.statements).executions_for(request_id)
+    }
+}

@@ -1,0 +1,231 @@
+//! Emulator answers validated against Snowflake's published OpenAPI schemas in
+//! `../shared/reference/snowflake-openapi/` (a missing folder fails the test).
+
+mod emulator_support;
+
+use std::path::PathBuf;
+
+use emulator_support::{admin_jwt, http, post_sql, start};
+use serde_json::{Map, Value, json};
+use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
+
+fn spec_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/snowflake-openapi")
+}
+
+fn load(file: &str) -> Value {
+    let path = spec_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the OpenAPI reference {} is required by this test and could not be read: {e}",
+            path.display()
+        )
+    });
+    serde_yaml::from_str(&text).expect("the OpenAPI file is YAML")
+}
+
+/// Converts an OpenAPI 3.0 schema to JSON Schema: inline `$ref`s, turn `nullable`
+/// into a `null` type, drop `example`, and drop `format: uri` (Snowflake itself
+/// answers relative `statementStatusUrl`s).
+fn to_json_schema(schema: &Value, root: &Value) -> Value {
+    match schema {
+        Value::Object(map) => {
+            if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
+                let pointer = reference.trim_start_matches('#');
+                let target = root
+                    .pointer(pointer)
+                    .unwrap_or_else(|| panic!("unresolved $ref {reference}"));
+                return to_json_schema(target, root);
+            }
+            let mut out = Map::new();
+            for (key, value) in map {
+                match key.as_str() {
+                    // Property names are not keywords: a property may be called `nullable`.
+                    "properties" => {
+                        let properties = value
+                            .as_object()
+                            .map(|p| {
+                                p.iter()
+                                    .map(|(name, s)| (name.clone(), to_json_schema(s, root)))
+                                    .collect::<Map<_, _>>()
+                            })
+                            .unwrap_or_default();
+                        out.insert(key.clone(), Value::Object(properties));
+                    }
+                    "example" | "nullable" => {}
+                    "format" if value == "uri" => {}
+                    _ => {
+                        out.insert(key.clone(), to_json_schema(value, root));
+                    }
+                }
+            }
+            if map.get("nullable") == Some(&Value::Bool(true))
+                && let Some(Value::String(t)) = map.get("type")
+            {
+                out.insert("type".into(), json!([t, "null"]));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| to_json_schema(v, root)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn schema(root: &Value, name: &str) -> Value {
+    let raw = root
+        .pointer(&format!("/components/schemas/{name}"))
+        .unwrap_or_else(|| panic!("schema {name} missing from the spec"));
+    to_json_schema(raw, root)
+}
+
+fn assert_valid(schema: &Value, instance: &Value, what: &str) {
+    let validator = jsonschema::validator_for(schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not match the schema: {errors:?}\n{instance}"
+    );
+}
+
+/// Fields the emulator sends beyond the published schema, all seen in real answers.
+fn assert_known_fields(schema: &Value, instance: &Value, extra: &[&str], what: &str) {
+    let properties = schema["properties"].as_object().expect("properties");
+    for key in instance.as_object().expect("object").keys() {
+        assert!(
+            properties.contains_key(key) || extra.contains(&key.as_str()),
+            "{what}: field {key} is neither in the schema nor a known real field"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sql_api_answers_match_the_published_schemas() {
+    let sqlapi = load("sqlapi.yaml");
+    let common = load("common.yaml");
+    let result_set = schema(&sqlapi, "ResultSet");
+    let query_status = schema(&sqlapi, "QueryStatus");
+    let failure = schema(&sqlapi, "QueryFailureStatus");
+    let cancel = schema(&sqlapi, "CancelStatus");
+    let error = schema(&common, "ErrorResponse");
+
+    // The converted schemas do constrain answers (guards against a no-op conversion).
+    let broken = json!({"resultSetMetaData": {"numRows": "1", "format": "jsonv2"}, "data": [[1]]});
+    let validator = jsonschema::validator_for(&result_set).expect("schema compiles");
+    assert_eq!(validator.iter_errors(&broken).count(), 2);
+    assert!(
+        !jsonschema::is_valid(&query_status, &json!({"code": "333334"})),
+        "statementHandle is required"
+    );
+
+    let running = start(false).await;
+    let client = http();
+    let admin = admin_jwt(&running);
+
+    for sql in [
+        "SELECT CURRENT_USER(), CURRENT_ROLE(), CURRENT_ACCOUNT()",
+        "ALTER USER BI_SVC ADD PAT schema_tok ROLE_RESTRICTION = 'ANALYST'",
+        "SHOW USER PATS FOR USER BI_SVC",
+        "DESC USER BI_SVC",
+        "SHOW GRANTS TO USER BI_SVC",
+        "ALTER USER BI_SVC ROTATE PAT schema_tok",
+    ] {
+        let (status, _, body) = post_sql(&client, &running, &admin, sql, "").await;
+        assert_eq!(status, 200, "{sql}: {body}");
+        assert_valid(&result_set, &body, sql);
+        assert_known_fields(&result_set, &body, &["requestId"], sql);
+        let row_type_item =
+            &result_set["properties"]["resultSetMetaData"]["properties"]["rowType"]["items"];
+        for column in body["resultSetMetaData"]["rowType"]
+            .as_array()
+            .expect("rowType")
+        {
+            assert_known_fields(
+                row_type_item,
+                column,
+                &["database", "schema", "table", "byteLength", "collation"],
+                sql,
+            );
+            let wire_type = column["type"].as_str().expect("type");
+            assert_eq!(
+                wire_type,
+                wire_type.to_lowercase(),
+                "rowType types are lowercase"
+            );
+        }
+    }
+
+    let (status, _, body) = post_sql(
+        &client,
+        &running,
+        &admin,
+        "SELECT CURRENT_USER()",
+        "?async=true",
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_valid(&query_status, &body, "202 QueryStatus");
+    let handle = body["statementHandle"].as_str().expect("handle").to_owned();
+
+    let (status, _, body) = post_sql(
+        &client,
+        &running,
+        &admin,
+        "GRANT ROLE NOPE TO USER BI_SVC",
+        "",
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_valid(&failure, &body, "422 QueryFailureStatus");
+
+    running.inject_fault(FaultSpec::new(
+        FaultKind::AsyncDelay {
+            delay_ms: Some(600_000),
+            polls: None,
+        },
+        1,
+    ));
+    let (_, _, body) = post_sql(&client, &running, &admin, "SELECT CURRENT_USER()", "").await;
+    let running_handle = body["statementHandle"].as_str().expect("handle").to_owned();
+    for h in [running_handle, handle] {
+        let response = client
+            .post(format!(
+                "{}/api/v2/statements/{h}/cancel",
+                running.base_url()
+            ))
+            .header("Authorization", format!("Bearer {admin}"))
+            .header("Accept", "application/json")
+            .header("User-Agent", "t/1")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 200);
+        let body: Value = response.json().await.expect("json");
+        assert_valid(&cancel, &body, "CancelStatus");
+    }
+
+    running.inject_fault(FaultSpec::new(
+        FaultKind::TooManyRequests {
+            retry_after_secs: None,
+        },
+        1,
+    ));
+    let (status, _, body) = post_sql(&client, &running, &admin, "SELECT CURRENT_USER()", "").await;
+    assert_eq!(status, 429);
+    assert_valid(&error, &body, "429 body");
+    let (status, _, body) = post_sql(
+        &client,
+        &running,
+        "not-a-token",
+        "SELECT CURRENT_USER()",
+        "",
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_valid(&error, &body, "401 body");
+    running.shutdown().await;
+}
