@@ -173,6 +173,77 @@ async fn immutable_names_cannot_be_changed() {
         err.to_string().contains("userName cannot be changed"),
         "{err}"
     );
+
+    // Dropping userName would silently switch to the name derived from metadata.name.
+    let err = api
+        .patch(
+            "dbt",
+            &params,
+            &Patch::Apply(dynamic(
+                &ar,
+                "dbt",
+                json!({"connectionRef": {"name": "prod"}}),
+            )),
+        )
+        .await
+        .expect_err("removing userName is refused");
+    assert!(
+        err.to_string()
+            .contains("userName cannot be added or removed after creation"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_keeps_its_user_and_its_snowflake_name() {
+    let plane = plane();
+    let ns = TestNamespace::new(plane, "immutable-token").await;
+    let ar = api_resource::<SnowflakeToken>();
+    let api: Api<DynamicObject> = Api::namespaced_with(plane.client().await, ns.name(), &ar);
+    let params = PatchParams::apply("tests").force();
+    let spec = |user: &str, token_name: Option<&str>| {
+        let mut pat = json!({"roleRestriction": "REPORTING"});
+        if let Some(name) = token_name {
+            pat["tokenName"] = json!(name);
+        }
+        json!({
+            "connectionRef": {"name": "prod"},
+            "user": {"name": user},
+            "programmaticAccessToken": pat,
+        })
+    };
+    let apply = |spec: Value| {
+        let api = api.clone();
+        let params = params.clone();
+        let object = dynamic(&ar, "gateway", spec);
+        async move { api.patch("gateway", &params, &Patch::Apply(object)).await }
+    };
+    apply(spec("BI_SVC", Some("GATEWAY")))
+        .await
+        .expect("created");
+
+    let cases = [
+        (
+            spec("OTHER_SVC", Some("GATEWAY")),
+            "user cannot be changed: the credential belongs to that user",
+        ),
+        (
+            spec("BI_SVC", None),
+            "tokenName cannot be added or removed after creation",
+        ),
+        (
+            spec("BI_SVC", Some("RENAMED")),
+            "tokenName cannot be changed",
+        ),
+    ];
+    for (bad, expected) in cases {
+        let err = apply(bad).await.expect_err(expected);
+        assert!(err.to_string().contains(expected), "{expected}: {err}");
+    }
+    // The unchanged spec is still accepted: the rules compare, they do not freeze.
+    apply(spec("BI_SVC", Some("GATEWAY")))
+        .await
+        .expect("re-applying the same spec");
 }
 
 /// Walks the OpenAPI v3 document the API server publishes (what `kubectl explain` reads)

@@ -61,6 +61,9 @@ pub enum DeletionPolicy {
         json_path = ".metadata.creationTimestamp"
     )
 )]
+#[x_kube(validation = Rule::new("has(self.userName) == has(oldSelf.userName)").message(
+    "userName cannot be added or removed after creation: it names the Snowflake user; create a new SnowflakeServiceUser instead"
+))]
 #[serde(rename_all = "camelCase")]
 pub struct SnowflakeServiceUserSpec {
     /// The SnowflakeConnection (in this namespace) used to manage the user.

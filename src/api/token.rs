@@ -86,7 +86,9 @@ pub struct SnowflakeTokenSpec {
     /// token, and whose account and host are written into the Secret.
     pub connection_ref: LocalObjectRef,
 
-    /// The Snowflake user the credential belongs to.
+    /// The Snowflake user the credential belongs to. Cannot be changed later: the
+    /// credential already issued belongs to that user.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("user cannot be changed: the credential belongs to that user; create a new SnowflakeToken instead"))]
     pub user: TokenUser,
 
     /// Issue a programmatic access token (PAT). Exactly one of
@@ -146,6 +148,9 @@ pub struct TokenUser {
 ))]
 #[x_kube(validation = Rule::new(r"!has(self.renewBefore) || !self.renewBefore.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$') || duration(self.renewBefore).getHours() < self.daysToExpiry * 24").message(
     "renewBefore must be shorter than the token lifetime (daysToExpiry days)"
+))]
+#[x_kube(validation = Rule::new("has(self.tokenName) == has(oldSelf.tokenName)").message(
+    "tokenName cannot be added or removed after creation: it names the token in Snowflake; create a new SnowflakeToken instead"
 ))]
 #[x_kube(validation = Rule::new("self.rotatedTokenGracePeriodHours <= self.daysToExpiry * 24").message(
     "rotatedTokenGracePeriodHours cannot exceed the token lifetime (daysToExpiry x 24 hours)"
