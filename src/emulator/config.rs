@@ -43,6 +43,10 @@ pub struct EmulatorConfig {
     pub users: Vec<UserConfig>,
     #[serde(default)]
     pub pat_policy: PatPolicy,
+    /// The OAuth authorization server: security integrations and undocumented knobs
+    /// (keys in snake_case, as in [`super::oauth::OAuthConfig`]).
+    #[serde(default)]
+    pub oauth: super::oauth::OAuthConfig,
 }
 
 fn default_admin_roles() -> Vec<String> {
