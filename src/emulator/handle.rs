@@ -100,6 +100,11 @@ impl Emulator {
         lock(&self.inner.oauth_server).snapshot(now)
     }
 
+    /// How many driver-protocol sessions are open (a connector's close removes its own).
+    pub fn open_driver_sessions(&self) -> usize {
+        lock(&self.inner.driver_sessions).len()
+    }
+
     pub(crate) fn driver_sessions(&self) -> MutexGuard<'_, SessionStore> {
         lock(&self.inner.driver_sessions)
     }

@@ -76,7 +76,6 @@ fn result_answer(result: &ResultSet, query_id: &str, role: &str) -> Response {
             "arrayBindSupported": false,
             "statementTypeId": SELECT_STATEMENT_TYPE,
             "version": 1,
-            "sendResultTime": null,
             "queryResultFormat": "json",
         },
         "code": null,
