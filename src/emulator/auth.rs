@@ -11,7 +11,7 @@ use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
 use sha2::Sha256;
 
-use super::oauth::AccessTokenError;
+use super::oauth::{AccessTokenError, looks_like_access_token};
 use super::principal::{AuthMethod, Principal};
 use super::secret::TokenSecret;
 use super::sql::SqlError;
@@ -137,13 +137,15 @@ pub fn authenticate_bearer(
         Some("OAUTH") => validate_oauth(),
         Some(_) => Err(AuthError::JWT_INVALID),
         // No type given: sniff. A key-pair JWT names its key in `iss`; an OAuth access
-        // token is whatever the OAuth face recognises (an expired one included); anything
-        // else is tried as a PAT.
+        // token is whatever the OAuth face recognises or has its shape (so a revoked one
+        // answers 390303); anything else is tried as a PAT.
         None if looks_like_keypair_jwt(token.expose()) => {
             authenticate_jwt(state, token.expose(), now)
         }
         None => match validate_oauth() {
-            Err(AuthError::OAUTH_INVALID) => authenticate_pat(state, &token, now),
+            Err(AuthError::OAUTH_INVALID) if !looks_like_access_token(token.expose()) => {
+                authenticate_pat(state, &token, now)
+            }
             verdict => verdict,
         },
     }
