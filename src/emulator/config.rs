@@ -232,6 +232,25 @@ mod tests {
     }
 
     #[test]
+    fn the_commented_oauth_example_is_a_valid_seed() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator.yaml");
+        let text = std::fs::read_to_string(path).expect("example seed");
+        let start = text.find("# oauth:").expect("commented OAuth section");
+        let uncommented: String = text[start..]
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = EmulatorConfig::from_yaml(&format!("{}{uncommented}\n", &text[..start]))
+            .expect("example parses with OAuth enabled");
+        assert_eq!(config.oauth.integrations.len(), 1);
+        assert_eq!(
+            config.oauth.integrations[0].auto_login_user.as_deref(),
+            Some("BI_SVC")
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         assert!(EmulatorConfig::from_yaml("account: {name: A}\nuserz: []\n").is_err());
     }
