@@ -67,8 +67,16 @@ async fn advance_clock(State(emulator): State<Emulator>, Json(advance): Json<Adv
     Json(json!({"now": emulator.clock().now()})).into_response()
 }
 
+/// The account state plus the OAuth server's codes and tokens (hashes and expiries only).
 async fn state(State(emulator): State<Emulator>) -> Response {
-    Json(emulator.snapshot()).into_response()
+    let mut body = serde_json::to_value(emulator.snapshot()).unwrap_or_default();
+    if let Some(object) = body.as_object_mut() {
+        object.insert(
+            "oauth".into(),
+            serde_json::to_value(emulator.oauth_snapshot()).unwrap_or_default(),
+        );
+    }
+    Json(body).into_response()
 }
 
 async fn requests(State(emulator): State<Emulator>) -> Response {

@@ -11,6 +11,7 @@ use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
 use sha2::Sha256;
 
+use super::oauth::{AccessTokenError, looks_like_access_token};
 use super::principal::{AuthMethod, Principal};
 use super::secret::TokenSecret;
 use super::sql::SqlError;
@@ -60,6 +61,31 @@ impl AuthError {
         code: "390102",
         message: "User access disabled. Contact your local system administrator.",
     };
+    /// An OAuth access token whose lifetime is over (the code the Python connector knows).
+    pub const OAUTH_EXPIRED: AuthError = AuthError {
+        code: "390318",
+        message: "OAuth access token expired. ",
+    };
+    /// A driver login whose `LOGIN_NAME` is not the OAuth access token's user.
+    pub const OAUTH_USER_MISMATCH: AuthError = AuthError {
+        code: "390309",
+        message: "The user you were trying to authenticate as differs from the user tied to the access token.",
+    };
+    /// A password login that matches no credential of the user.
+    pub const PASSWORD_INVALID: AuthError = AuthError {
+        code: "390100",
+        message: "Incorrect username or password was specified.",
+    };
+}
+
+impl From<AccessTokenError> for AuthError {
+    fn from(error: AccessTokenError) -> Self {
+        match error {
+            AccessTokenError::Invalid => AuthError::OAUTH_INVALID,
+            AccessTokenError::Expired => AuthError::OAUTH_EXPIRED,
+            AccessTokenError::UsernameMismatch => AuthError::OAUTH_USER_MISMATCH,
+        }
+    }
 }
 
 /// The identity behind a bearer token, before the session role is chosen.
@@ -75,6 +101,13 @@ pub struct Authenticated {
 pub trait OAuthTokenValidator: Send + Sync {
     /// `None` when the token is unknown, expired or revoked.
     fn validate(&self, token: &TokenSecret, now: Timestamp) -> Option<Authenticated>;
+
+    /// The verdict with its reason: [`AuthError::OAUTH_EXPIRED`] for a token this
+    /// validator issued whose lifetime is over, [`AuthError::OAUTH_INVALID`] otherwise.
+    /// Validators that cannot tell the two apart keep this default.
+    fn check(&self, token: &TokenSecret, now: Timestamp) -> Result<Authenticated, AuthError> {
+        self.validate(token, now).ok_or(AuthError::OAUTH_INVALID)
+    }
 }
 
 /// Authenticates `Authorization: Bearer …` with the optional
@@ -92,21 +125,42 @@ pub fn authenticate_bearer(
         return Err(AuthError::MISSING);
     }
     let token = TokenSecret::from_presented(token.trim());
-    let validate_oauth = || oauth.and_then(|v| v.validate(&token, now));
+    let validate_oauth = || match oauth {
+        Some(validator) => validator
+            .check(&token, now)
+            .and_then(|authenticated| oauth_user_enabled(state, authenticated)),
+        None => Err(AuthError::OAUTH_INVALID),
+    };
     match token_type.map(str::to_ascii_uppercase).as_deref() {
         Some("KEYPAIR_JWT") => authenticate_jwt(state, token.expose(), now),
         Some("PROGRAMMATIC_ACCESS_TOKEN") => authenticate_pat(state, &token, now),
-        Some("OAUTH") => validate_oauth().ok_or(AuthError::OAUTH_INVALID),
+        Some("OAUTH") => validate_oauth(),
         Some(_) => Err(AuthError::JWT_INVALID),
         // No type given: sniff. A key-pair JWT names its key in `iss`; an OAuth access
-        // token is whatever the OAuth face recognises; anything else is tried as a PAT.
+        // token is whatever the OAuth face recognises or has its shape (so a revoked one
+        // answers 390303); anything else is tried as a PAT.
         None if looks_like_keypair_jwt(token.expose()) => {
             authenticate_jwt(state, token.expose(), now)
         }
         None => match validate_oauth() {
-            Some(authenticated) => Ok(authenticated),
-            None => authenticate_pat(state, &token, now),
+            Err(AuthError::OAUTH_INVALID) if !looks_like_access_token(token.expose()) => {
+                authenticate_pat(state, &token, now)
+            }
+            verdict => verdict,
         },
+    }
+}
+
+/// An OAuth session of a user disabled since the grant is refused, as for every other
+/// authentication method.
+pub fn oauth_user_enabled(
+    state: &AccountState,
+    authenticated: Authenticated,
+) -> Result<Authenticated, AuthError> {
+    match state.users.get(&authenticated.user) {
+        Some(user) if user.disabled => Err(AuthError::USER_DISABLED),
+        Some(_) => Ok(authenticated),
+        None => Err(AuthError::OAUTH_INVALID),
     }
 }
 

@@ -43,6 +43,10 @@ pub struct EmulatorConfig {
     pub users: Vec<UserConfig>,
     #[serde(default)]
     pub pat_policy: PatPolicy,
+    /// The OAuth authorization server: security integrations and undocumented knobs
+    /// (keys in snake_case, as in [`super::oauth::OAuthConfig`]).
+    #[serde(default)]
+    pub oauth: super::oauth::OAuthConfig,
 }
 
 fn default_admin_roles() -> Vec<String> {
@@ -225,6 +229,25 @@ mod tests {
         assert_eq!(config.pat_policy.default_expiry_days, 15);
         assert!(config.pat_policy.require_role_restriction_for_service_users);
         assert!(config.admin_roles.iter().any(|r| r == "USERADMIN"));
+    }
+
+    #[test]
+    fn the_commented_oauth_example_is_a_valid_seed() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator.yaml");
+        let text = std::fs::read_to_string(path).expect("example seed");
+        let start = text.find("# oauth:").expect("commented OAuth section");
+        let uncommented: String = text[start..]
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = EmulatorConfig::from_yaml(&format!("{}{uncommented}\n", &text[..start]))
+            .expect("example parses with OAuth enabled");
+        assert_eq!(config.oauth.integrations.len(), 1);
+        assert_eq!(
+            config.oauth.integrations[0].auto_login_user.as_deref(),
+            Some("BI_SVC")
+        );
     }
 
     #[test]

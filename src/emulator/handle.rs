@@ -4,10 +4,15 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use jiff::Timestamp;
+
 use super::auth::{self, AuthError, Authenticated, OAuthTokenValidator};
 use super::clock::Clock;
 use super::config::{ConfigError, EmulatorConfig};
+use super::driver::SessionStore;
 use super::faults::{FaultQueue, FaultSpec};
+use super::oauth::{OAuthServer, OAuthSnapshot};
+use super::oauth_http::{ServerValidator, StateDirectory};
 use super::principal::Principal;
 use super::sql::{ResultSet, SqlError};
 use super::state::{AccountState, StateSnapshot};
@@ -25,6 +30,10 @@ struct Inner {
     statements: Mutex<StatementStore>,
     faults: Mutex<FaultQueue>,
     oauth: RwLock<Option<Arc<dyn OAuthTokenValidator>>>,
+    /// The authorization server. Lock order: `state` first, then this.
+    oauth_server: Arc<Mutex<OAuthServer>>,
+    /// Sessions of the driver protocol (session and master token hashes).
+    driver_sessions: Mutex<SessionStore>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -52,15 +61,52 @@ impl Emulator {
     /// Builds an emulator sharing an existing clock.
     pub fn with_clock(config: &EmulatorConfig, clock: Clock) -> Result<Self, ConfigError> {
         let state = AccountState::from_config(config, clock.now())?;
+        let oauth_server = OAuthServer::new(config.oauth.clone())
+            .map_err(|e| ConfigError::Invalid(format!("oauth: {e}")))?;
+        let oauth_server = Arc::new(Mutex::new(oauth_server));
+        let validator: Arc<dyn OAuthTokenValidator> =
+            Arc::new(ServerValidator::new(oauth_server.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 clock,
                 state: Mutex::new(state),
                 statements: Mutex::new(StatementStore::default()),
                 faults: Mutex::new(FaultQueue::default()),
-                oauth: RwLock::new(None),
+                oauth: RwLock::new(Some(validator)),
+                oauth_server,
+                driver_sessions: Mutex::new(SessionStore::default()),
             }),
         })
+    }
+
+    /// Runs `f` on the authorization server with a [`Directory`](super::oauth::Directory)
+    /// over the account state and the emulated now (state locked first, then OAuth).
+    pub fn with_oauth<R>(
+        &self,
+        f: impl FnOnce(&mut OAuthServer, &StateDirectory<'_>, Timestamp) -> R,
+    ) -> R {
+        let state = lock(&self.inner.state);
+        let mut server = lock(&self.inner.oauth_server);
+        f(
+            &mut server,
+            &StateDirectory::new(&state),
+            self.inner.clock.now(),
+        )
+    }
+
+    /// The authorization server's codes and tokens: hashes, owners and expiries only.
+    pub fn oauth_snapshot(&self) -> OAuthSnapshot {
+        let now = self.inner.clock.now();
+        lock(&self.inner.oauth_server).snapshot(now)
+    }
+
+    /// How many driver-protocol sessions are open (a connector's close removes its own).
+    pub fn open_driver_sessions(&self) -> usize {
+        lock(&self.inner.driver_sessions).len()
+    }
+
+    pub(crate) fn driver_sessions(&self) -> MutexGuard<'_, SessionStore> {
+        lock(&self.inner.driver_sessions)
     }
 
     pub fn clock(&self) -> &Clock {
@@ -120,7 +166,8 @@ impl Emulator {
         auth::session_principal(&lock(&self.inner.state), authenticated, requested_role)
     }
 
-    /// Plugs in the OAuth face's access-token validator.
+    /// Replaces the access-token validator (the emulator's own authorization server is
+    /// plugged in from the start; tests may substitute another).
     pub fn set_oauth_validator(&self, validator: Arc<dyn OAuthTokenValidator>) {
         *self
             .inner

@@ -1,7 +1,9 @@
 //! An in-memory Snowflake emulator, independent of the client (see DESIGN.md section 6).
 //!
 //! Faces are separate axum routers merged by [`server`]: the SQL API v2
-//! ([`sqlapi`]) and the test-only `/_emulator/` endpoints ([`admin`]). Every face runs
+//! ([`sqlapi`]), the driver protocol of the official connectors ([`driver`]), the OAuth
+//! authorization server ([`oauth_http`] over the model in [`oauth`]) and the test-only
+//! `/_emulator/` endpoints ([`admin`]). Every face runs
 //! SQL through [`sql::execute`] as an authenticated [`Principal`].
 //!
 //! Extension points for more faces (OAuth, driver login):
@@ -19,11 +21,13 @@ pub mod admin;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod driver;
 pub mod faults;
 mod handle;
 pub mod keys;
 pub mod netpolicy;
 pub mod oauth;
+pub mod oauth_http;
 pub mod principal;
 pub mod secret;
 pub mod server;

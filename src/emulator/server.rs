@@ -26,7 +26,7 @@ use super::faults::{FaultKind, FaultSpec};
 use super::handle::Emulator;
 use super::state::StateSnapshot;
 use super::statements::RequestLogEntry;
-use super::{admin, sqlapi, wire};
+use super::{admin, driver, oauth_http, sqlapi, wire};
 
 /// How long shutdown waits for open connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -72,9 +72,11 @@ impl ConnectionControl {
 #[derive(Clone, Debug)]
 pub struct InjectedFault(pub FaultKind);
 
-/// Every face of the emulator. Add new faces (OAuth, driver login) here.
+/// Every face of the emulator: SQL API, driver protocol, OAuth, and (for tests) admin.
 pub fn faces(test_endpoints: bool) -> Router<Emulator> {
-    let mut router = sqlapi::router();
+    let mut router = sqlapi::router()
+        .merge(driver::router())
+        .merge(oauth_http::router());
     if test_endpoints {
         router = router.merge(admin::router());
     }

@@ -98,6 +98,10 @@ impl OAuthErrorKind {
             "unsupported_grant_type" => Self::UnsupportedGrantType,
             "invalid_request" => Self::InvalidRequest,
             "invalid_scope" => Self::InvalidScope,
+            // Authorize-redirect errors (RFC 6749 §4.1.2.1), mapped like their codes.
+            "access_denied" => Self::InvalidGrant,
+            "unauthorized_client" => Self::InvalidClient,
+            "unsupported_response_type" => Self::InvalidRequest,
             other => Self::Other(other.to_owned()),
         }
     }

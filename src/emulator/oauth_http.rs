@@ -1,0 +1,187 @@
+//! The OAuth face: `GET /oauth/authorize` and `POST /oauth/token-request` over the pure
+//! authorization-server model ([`super::oauth`]), the [`Directory`] of the emulated
+//! account's users, and the validator that lets OAuth access tokens authenticate on the
+//! SQL API (and, through [`Emulator::with_oauth`], on the driver login).
+//!
+//! Nothing here logs a code or token: the model keeps them wrapped, and the handlers log
+//! client ids and outcomes only.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jiff::Timestamp;
+
+use super::auth::{AuthError, Authenticated, OAuthTokenValidator};
+use super::handle::Emulator;
+use super::oauth::{
+    AuthorizeRequest, Directory, DirectoryUser, ErrorResponse, OAuthServer, TokenError,
+    TokenRequest,
+};
+use super::principal::AuthMethod;
+use super::secret::TokenSecret;
+use super::state::AccountState;
+
+/// The OAuth routes.
+pub fn router() -> Router<Emulator> {
+    Router::new()
+        .route("/oauth/authorize", get(authorize))
+        .route("/oauth/token-request", post(token_request))
+}
+
+/// The emulated account's users as the authorization server sees them. Names resolve as
+/// Snowflake resolves unquoted identifiers: exactly, else uppercased.
+pub struct StateDirectory<'a> {
+    state: &'a AccountState,
+}
+
+impl<'a> StateDirectory<'a> {
+    pub fn new(state: &'a AccountState) -> Self {
+        Self { state }
+    }
+}
+
+impl Directory for StateDirectory<'_> {
+    fn lookup_user(&self, name: &str) -> Option<DirectoryUser> {
+        let user = self
+            .state
+            .users
+            .get(name)
+            .or_else(|| self.state.users.get(&name.to_ascii_uppercase()))?;
+        Some(DirectoryUser {
+            name: user.name.clone(),
+            disabled: user.disabled,
+            default_role: user.default_role.clone(),
+            granted_roles: user.grants.keys().cloned().collect::<BTreeSet<_>>(),
+        })
+    }
+}
+
+/// Accepts the access tokens the emulator's authorization server issued.
+pub struct ServerValidator {
+    server: Arc<Mutex<OAuthServer>>,
+}
+
+impl ServerValidator {
+    pub fn new(server: Arc<Mutex<OAuthServer>>) -> Self {
+        Self { server }
+    }
+}
+
+impl OAuthTokenValidator for ServerValidator {
+    fn validate(&self, token: &TokenSecret, now: Timestamp) -> Option<Authenticated> {
+        self.check(token, now).ok()
+    }
+
+    fn check(&self, token: &TokenSecret, now: Timestamp) -> Result<Authenticated, AuthError> {
+        let server = self
+            .server
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let session = server.validate_access_token(token.expose(), now)?;
+        Ok(Authenticated {
+            user: session.user,
+            method: AuthMethod::OAuth,
+            forced_role: Some(session.role),
+        })
+    }
+}
+
+fn json_response(answer: ErrorResponse) -> Response {
+    let mut response = (answer.status, axum::Json(answer.body)).into_response();
+    no_store(&mut response);
+    response
+}
+
+/// Token answers must not be cached (RFC 6749 §5.1).
+fn no_store(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut response = StatusCode::FOUND.into_response();
+            response.headers_mut().insert(header::LOCATION, value);
+            no_store(&mut response);
+            response
+        }
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"message": "The redirect URI cannot be used."})),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /oauth/authorize`: 302 to the client with a code (or an error the client can
+/// see), or a 400 page when the client or redirect URI cannot be trusted.
+async fn authorize(State(emulator): State<Emulator>, RawQuery(query): RawQuery) -> Response {
+    let request: AuthorizeRequest =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let client_id = request.client_id.clone().unwrap_or_default();
+    let outcome = emulator.with_oauth(|server, directory, now| {
+        server
+            .authorize(directory, &request, now)
+            .map(|ok| ok.location().to_owned())
+            .map_err(|failure| {
+                let page = failure.response(server.error_rendering());
+                (failure.error.code(), failure.location(), page)
+            })
+    });
+    match outcome {
+        Ok(location) => {
+            tracing::info!(%client_id, "OAuth authorize: code issued");
+            redirect(&location)
+        }
+        Err((code, Some(location), _)) => {
+            tracing::info!(%client_id, code, "OAuth authorize refused: sent back to the client");
+            redirect(&location)
+        }
+        Err((code, None, page)) => {
+            tracing::info!(%client_id, code, "OAuth authorize refused");
+            json_response(page)
+        }
+    }
+}
+
+/// `POST /oauth/token-request` (form body, HTTP Basic client authentication).
+async fn token_request(
+    State(emulator): State<Emulator>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let parsed = serde_urlencoded::from_bytes::<TokenRequest>(&body);
+    let outcome = emulator.with_oauth(|server, directory, now| {
+        let result = match &parsed {
+            Ok(request) => server.token(directory, request, authorization, now),
+            Err(_) => Err(TokenError::InvalidRequest("a form-urlencoded body")),
+        };
+        result
+            .map(|tokens| tokens.to_json())
+            .map_err(|e| (e.oauth_error(), e.response(server.error_rendering())))
+    });
+    match outcome {
+        Ok(body) => {
+            tracing::info!("OAuth token request: tokens issued");
+            json_response(ErrorResponse {
+                status: StatusCode::OK,
+                body,
+            })
+        }
+        Err((error, answer)) => {
+            tracing::info!(error, "OAuth token request refused");
+            json_response(answer)
+        }
+    }
+}

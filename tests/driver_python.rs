@@ -1,0 +1,177 @@
+//! The official Python connector (`snowflake-connector-python`, pinned in
+//! `tests/python/requirements.txt`) logs in to an in-process emulator with every kind of
+//! credential the operator writes into Secrets, and is refused with Snowflake's codes.
+//! PATs are minted through the operator's client, OAuth tokens through the client's full
+//! authorize + code exchange.
+
+mod driver_support;
+mod emulator_support;
+
+use driver_support::{Login, connector_logins};
+use jiff::SignedDuration;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use snowflake_token_operator::snowflake::{PatSpec, SnowflakeApi};
+
+fn fixture_key(n: u8) -> String {
+    format!(
+        "{}/tests/fixtures/emulator/key{n}.p8.pem",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn ok(user: &str, role: &str) -> Login {
+    Login::Ok {
+        user: user.into(),
+        role: role.into(),
+    }
+}
+
+fn refused(errno: i64, sqlstate: &str) -> Login {
+    Login::Refused {
+        errno,
+        sqlstate: sqlstate.into(),
+    }
+}
+
+fn pat(name: &str, role: &str, days: Option<u32>) -> PatSpec {
+    PatSpec {
+        name: name.into(),
+        role_restriction: Some(role.into()),
+        days_to_expiry: days,
+        ..PatSpec::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_connector_accepts_every_credential_and_refuses_bad_ones() {
+    let running = driver_support::start(false).await;
+    let admin = driver_support::admin_client(&running);
+
+    // PATs minted through the client. LOADER is not BI_SVC's default role, so the
+    // reported role proves the PAT's role restriction decides the session role.
+    let good = admin
+        .add_pat("BI_SVC", &pat("DRIVER_PAT", "LOADER", None))
+        .await
+        .expect("PAT added");
+    let disabled = admin
+        .add_pat("BI_SVC", &pat("DISABLED_PAT", "ANALYST", None))
+        .await
+        .expect("PAT added");
+    admin
+        .set_pat_disabled("BI_SVC", "DISABLED_PAT", true)
+        .await
+        .expect("PAT disabled");
+    let before_rotation = admin
+        .add_pat("BI_SVC", &pat("ROTATED_PAT", "ANALYST", None))
+        .await
+        .expect("PAT added");
+    let rotated = admin
+        .rotate_pat("BI_SVC", "ROTATED_PAT", 0)
+        .await
+        .expect("PAT rotated");
+    let short = admin
+        .add_pat("BI_SVC", &pat("SHORT_PAT", "ANALYST", Some(1)))
+        .await
+        .expect("PAT added");
+    assert_eq!(
+        driver_support::whoami(&running, &rotated.secret).await,
+        Ok(("BI_SVC".into(), "ANALYST".into())),
+        "the rotated-in secret works"
+    );
+
+    // An OAuth access token through the full authorize + code exchange, role LOADER.
+    let tokens = driver_support::authorize_and_exchange(
+        &running,
+        driver_support::BI_CLIENT,
+        Some("LOADER"),
+        false,
+    )
+    .await;
+    let access = tokens.access_token.expose_secret().to_owned();
+
+    let secret = |s: &SecretString| s.expose_secret().to_owned();
+    let cases = vec![
+        (
+            "PAT as password",
+            json!({"user": "bi_svc", "password": secret(&good.secret)}),
+            ok("BI_SVC", "LOADER"),
+        ),
+        (
+            "PAT with the PROGRAMMATIC_ACCESS_TOKEN authenticator",
+            json!({"user": "BI_SVC", "pat": secret(&good.secret)}),
+            ok("BI_SVC", "LOADER"),
+        ),
+        (
+            "OAuth access token",
+            json!({"user": "BI_SVC", "oauth_token": access}),
+            ok("BI_SVC", "LOADER"),
+        ),
+        (
+            "key pair",
+            json!({"user": "alice", "private_key_file": fixture_key(2)}),
+            ok("ALICE", "ANALYST"),
+        ),
+        (
+            "wrong PAT",
+            json!({"user": "BI_SVC", "pat": "sfemu_pat_not-a-real-token"}),
+            refused(394400, "08001"),
+        ),
+        (
+            "wrong password",
+            json!({"user": "BI_SVC", "password": "hunter2"}),
+            refused(390100, "28000"),
+        ),
+        (
+            "disabled PAT",
+            json!({"user": "BI_SVC", "password": secret(&disabled.secret)}),
+            refused(394400, "08001"),
+        ),
+        (
+            "rotated-out PAT",
+            json!({"user": "BI_SVC", "pat": secret(&before_rotation.secret)}),
+            refused(394400, "08001"),
+        ),
+        (
+            "key not registered for the user",
+            json!({"user": "ALICE", "private_key_file": fixture_key(3)}),
+            refused(390144, "28000"),
+        ),
+        (
+            "unknown OAuth token",
+            json!({"user": "BI_SVC", "oauth_token": "emuoat_unknown"}),
+            refused(390303, "08001"),
+        ),
+        (
+            "OAuth token of another user",
+            json!({"user": "ALICE", "oauth_token": access}),
+            refused(390309, "08001"),
+        ),
+    ];
+    let specs = cases.iter().map(|(_, spec, _)| spec.clone()).collect();
+    let results = connector_logins(&running, specs).await;
+    for ((name, _, expected), actual) in cases.iter().zip(&results) {
+        assert_eq!(actual, expected, "{name}");
+    }
+    assert_eq!(
+        running.emulator().open_driver_sessions(),
+        0,
+        "every connector closed its session"
+    );
+
+    // Two days later: the 1-day PAT and the 10-minute access token have expired.
+    running.advance_clock(SignedDuration::from_hours(48));
+    let results = connector_logins(
+        &running,
+        vec![
+            json!({"user": "BI_SVC", "pat": secret(&short.secret)}),
+            json!({"oauth_token": tokens.access_token.expose_secret()}),
+        ],
+    )
+    .await;
+    assert_eq!(
+        results,
+        vec![refused(394400, "08001"), refused(390318, "08001")],
+        "expired PAT, expired OAuth access token"
+    );
+}
