@@ -310,7 +310,9 @@ async fn submit(
             && stored.user == authenticated.user
         {
             tracing::info!(handle = %handle, "retried request answered from its first execution");
-            return answer(stored, nullable, now);
+            let response = answer(stored, nullable, now);
+            statements.note_resend(&request_id);
+            return response;
         }
     }
 
@@ -337,6 +339,7 @@ async fn submit(
         _ => None,
     };
     let handle = uuid::Uuid::new_v4().to_string();
+    let logged_request_id = request_id.clone();
     let mut stored = StoredStatement {
         handle: handle.clone(),
         request_id,
@@ -350,7 +353,13 @@ async fn submit(
     } else {
         answer(&mut stored, nullable, now)
     };
-    emulator.statements().insert(stored, &label);
+    {
+        let mut statements = emulator.statements();
+        statements.insert(stored, &label);
+        if retry {
+            statements.note_resend(&logged_request_id);
+        }
+    }
 
     if fault == Some(FaultKind::DropConnectionAfterExecute) {
         match connection {
