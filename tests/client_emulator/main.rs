@@ -10,4 +10,5 @@ mod errors;
 mod ops;
 mod props;
 mod retries;
+mod session;
 mod support;

@@ -225,13 +225,19 @@ async fn rotate_keeps_the_old_secret_for_the_grace_period_only() {
     let running = start(true).await;
     let client = admin_client(&running);
     let first = client.add_pat("BI_SVC", &bi_pat("PBI")).await.unwrap();
+    let before = running.emulator().clock().now().as_millisecond();
     let rotated = client.rotate_pat("BI_SVC", "pbi", 2).await.unwrap();
+    let after = running.emulator().clock().now().as_millisecond();
     assert_eq!(rotated.name, "PBI");
-    let epoch_ms = rotated
+    let epoch_ms: i64 = rotated
         .rotated_token_name
         .strip_prefix("PBI_ROTATED_")
+        .and_then(|ms| ms.parse().ok())
         .unwrap_or_else(|| panic!("old name {}", rotated.rotated_token_name));
-    assert!(epoch_ms.parse::<i64>().is_ok(), "{epoch_ms}");
+    assert!(
+        (before..=after).contains(&epoch_ms),
+        "{epoch_ms} is the rotation time in epoch milliseconds"
+    );
     assert_ne!(rotated.secret.expose_secret(), first.secret.expose_secret());
 
     let pats = client.list_pats("BI_SVC").await.unwrap();

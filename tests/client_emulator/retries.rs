@@ -10,7 +10,9 @@ use snowflake_token_operator::emulator::{FaultKind, FaultSpec, RunningEmulator};
 use snowflake_token_operator::snowflake::{Category, Error, PatSpec, SnowflakeApi};
 use uuid::Uuid;
 
-use crate::support::{admin_client, fast_retry, logged, pat_client, start};
+use crate::support::{
+    admin_client, client_with, fast_config, fast_retry, logged, pat_client, start,
+};
 
 const STATEMENTS: &str = "/api/v2/statements";
 
@@ -229,4 +231,50 @@ async fn a_statement_running_for_emulated_minutes_is_awaited() {
     running.advance_clock(SignedDuration::from_mins(3));
     let identity = call.await.unwrap().unwrap();
     assert_eq!(identity.user, "OPERATOR_ADMIN");
+}
+
+#[tokio::test]
+async fn a_hung_request_times_out_and_is_resent() {
+    let running = start(true).await;
+    let config = snowflake_token_operator::snowflake::SqlApiConfig {
+        request_timeout: Duration::from_millis(300),
+        ..fast_config()
+    };
+    let client = client_with(&running, "OPERATOR_ADMIN", 1, config);
+    running.inject_fault(on_submit(FaultKind::Latency { ms: 5_000 }, 1));
+    let started = Instant::now();
+    let request_id = Uuid::new_v4();
+    client
+        .sql_api()
+        .execute_with_request_id("SELECT CURRENT_USER()", request_id)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the client waited for the hung answer ({:?})",
+        started.elapsed()
+    );
+    let (executions, resends) = log_of(&running, request_id);
+    assert!(executions >= 1 && resends >= 1, "{executions} {resends}");
+}
+
+#[tokio::test]
+async fn in_flight_requests_are_bounded_per_connection() {
+    let running = start(true).await;
+    let config = snowflake_token_operator::snowflake::SqlApiConfig {
+        max_in_flight: 1,
+        ..fast_config()
+    };
+    let client = client_with(&running, "OPERATOR_ADMIN", 1, config);
+    client.verify_identity().await.unwrap();
+    running.inject_fault(on_submit(FaultKind::Latency { ms: 300 }, 2));
+    let started = Instant::now();
+    let (a, b) = tokio::join!(client.verify_identity(), client.verify_identity());
+    a.unwrap();
+    b.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "two delayed requests overlapped on a connection bounded to one ({:?})",
+        started.elapsed()
+    );
 }
