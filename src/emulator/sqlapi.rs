@@ -382,6 +382,7 @@ async fn submit(
 
 async fn status(
     State(emulator): State<Emulator>,
+    fault: Option<Extension<InjectedFault>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(handle): Path<String>,
     RawQuery(query): RawQuery,
@@ -404,9 +405,23 @@ async fn status(
         return bad_request("Invalid partition number: results have a single partition 0.");
     }
     let now = emulator.clock().now();
+    let throttled = matches!(
+        fault,
+        Some(Extension(InjectedFault(FaultKind::ThrottledPoll)))
+    );
     let mut statements = emulator.statements();
     match statements.get_mut(&handle) {
-        Some(stored) if stored.user == authenticated.user => answer(stored, nullable, now),
+        Some(stored) if stored.user == authenticated.user => {
+            if throttled && stored.pending.is_some() {
+                tracing::info!(handle = %handle, "fault: 429 on the poll of a running statement");
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(wire::running(&stored.handle, stored.created_on)),
+                )
+                    .into_response();
+            }
+            answer(stored, nullable, now)
+        }
         _ => not_found(&handle),
     }
 }
