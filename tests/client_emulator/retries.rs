@@ -278,3 +278,26 @@ async fn in_flight_requests_are_bounded_per_connection() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_429_with_a_query_status_on_a_poll_means_still_running() {
+    let running = start(true).await;
+    let client = admin_client(&running);
+    running.inject_fault(on_submit(
+        FaultKind::AsyncDelay {
+            delay_ms: None,
+            polls: Some(1),
+        },
+        1,
+    ));
+    // More "still running" answers than the retry budget has attempts: they are not
+    // throttling, so they must not spend it.
+    let polls = fast_retry().max_attempts * 2;
+    running.inject_fault(
+        FaultSpec::new(FaultKind::ThrottledPoll, polls)
+            .on_path(STATEMENTS)
+            .on_method("GET"),
+    );
+    let identity = client.verify_identity().await.unwrap();
+    assert_eq!(identity.user, "OPERATOR_ADMIN");
+}
