@@ -34,6 +34,9 @@ pub enum FaultKind {
     /// throttle. The poll is not counted toward an `AsyncDelay`; other requests it
     /// matches are answered normally.
     ThrottledPoll,
+    /// Answer a submitted statement with HTTP 408 and a QueryStatus (`000630`): it
+    /// outlived its timeout and was cancelled, so nothing was executed.
+    StatementTimeout,
 }
 
 /// A fault for the next `count` requests whose path starts with `path_prefix`.

@@ -55,9 +55,16 @@ struct StatementRequest {
     statement: Option<String>,
     #[serde(default)]
     role: Option<String>,
+    /// Seconds; only echoed in the timeout fault's message, so any shape is accepted.
+    #[serde(default)]
+    timeout: Option<serde_json::Value>,
     #[serde(default)]
     parameters: Option<HashMap<String, serde_json::Value>>,
 }
+
+/// Snowflake's default `STATEMENT_TIMEOUT_IN_SECONDS` (two days), used when a request
+/// carries no `timeout`.
+const STATEMENT_TIMEOUT_IN_SECONDS: u64 = 172_800;
 
 fn flag(value: Option<&str>, default: bool) -> Result<bool, ()> {
     match value.map(str::to_ascii_lowercase).as_deref() {
@@ -323,10 +330,25 @@ async fn submit(
     let Some(sql) = request.statement.clone() else {
         return bad_request("Incoming request does not contain a valid payload.");
     };
+    let fault = fault.map(|Extension(InjectedFault(kind))| kind);
+    if fault == Some(FaultKind::StatementTimeout) {
+        // Cancelled at its timeout before taking effect: nothing runs or is stored.
+        tracing::info!("fault: 408, the statement timed out and was cancelled");
+        let handle = uuid::Uuid::new_v4().to_string();
+        let timeout = request
+            .timeout
+            .as_ref()
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(STATEMENT_TIMEOUT_IN_SECONDS);
+        return (
+            StatusCode::REQUEST_TIMEOUT,
+            Json(wire::timed_out(&handle, now, timeout)),
+        )
+            .into_response();
+    }
     let user = authenticated.user.clone();
     let (outcome, label) = run(&emulator, authenticated, &request, &sql, now);
 
-    let fault = fault.map(|Extension(InjectedFault(kind))| kind);
     let pending = match &fault {
         Some(FaultKind::AsyncDelay { delay_ms, polls }) => Some(Pending {
             ready_at: delay_ms.and_then(|ms| {
