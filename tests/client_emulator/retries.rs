@@ -301,3 +301,23 @@ async fn a_429_with_a_query_status_on_a_poll_means_still_running() {
     let identity = client.verify_identity().await.unwrap();
     assert_eq!(identity.user, "OPERATOR_ADMIN");
 }
+
+#[tokio::test]
+async fn a_statement_timeout_is_reported_and_not_resent() {
+    let running = start(true).await;
+    let client = admin_client(&running);
+    running.inject_fault(on_submit(FaultKind::StatementTimeout, 2));
+    let err = client.add_pat("BI_SVC", &spec()).await.unwrap_err();
+    assert!(matches!(err, Error::StatementTimeout { .. }), "{err:?}");
+    assert_eq!(err.category(), Category::Timeout);
+    assert_eq!(err.snowflake_code(), Some("000630"));
+    assert!(running.snapshot().user("BI_SVC").unwrap().pats.is_empty());
+    // One of the two queued timeouts is left: the statement was sent once.
+    let left: serde_json::Value = reqwest::get(format!("{}/_emulator/faults", running.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(left["faults"][0]["count"], 1, "{left}");
+}
