@@ -112,22 +112,29 @@ async fn a_throttling_storm_within_the_budget_is_ridden_out() {
 }
 
 #[tokio::test]
-async fn retry_after_is_honoured() {
+async fn a_throttling_storm_with_retry_after_is_ridden_out_no_sooner_than_asked() {
     let running = start(true).await;
     let client = admin_client(&running);
     running.inject_fault(on_submit(
         FaultKind::TooManyRequests {
             retry_after_secs: Some(1),
         },
-        1,
+        2,
     ));
     let started = Instant::now();
-    client.verify_identity().await.unwrap();
+    let request_id = Uuid::new_v4();
+    client
+        .sql_api()
+        .execute_with_request_id("SELECT CURRENT_USER()", request_id)
+        .await
+        .unwrap();
+    // Backoff alone would have retried within 2 x 20 ms.
     assert!(
-        started.elapsed() >= Duration::from_secs(1),
+        started.elapsed() >= Duration::from_secs(2),
         "came back after {:?}, before Retry-After",
         started.elapsed()
     );
+    assert_eq!(log_of(&running, request_id), (1, 1));
 }
 
 #[tokio::test]
