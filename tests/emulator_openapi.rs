@@ -5,7 +5,7 @@ mod emulator_support;
 
 use std::path::PathBuf;
 
-use emulator_support::{admin_jwt, http, post_sql, start};
+use emulator_support::{admin_jwt, get, http, post_sql, start};
 use serde_json::{Map, Value, json};
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
 
@@ -217,6 +217,31 @@ async fn sql_api_answers_match_the_published_schemas() {
     let (status, _, body) = post_sql(&client, &running, &admin, "SELECT CURRENT_USER()", "").await;
     assert_eq!(status, 429);
     assert_valid(&error, &body, "429 body");
+    running.inject_fault(FaultSpec::new(FaultKind::StatementTimeout, 1));
+    let (status, _, body) = post_sql(&client, &running, &admin, "SELECT CURRENT_USER()", "").await;
+    assert_eq!(status, 408);
+    assert_valid(&query_status, &body, "408 QueryStatus");
+
+    running.inject_fault(FaultSpec::new(
+        FaultKind::AsyncDelay {
+            delay_ms: None,
+            polls: Some(1),
+        },
+        1,
+    ));
+    let (_, _, body) = post_sql(&client, &running, &admin, "SELECT CURRENT_USER()", "").await;
+    let polled = body["statementHandle"].as_str().expect("handle").to_owned();
+    running.inject_fault(FaultSpec::new(FaultKind::ThrottledPoll, 1).on_method("GET"));
+    let (status, body) = get(
+        &client,
+        &running,
+        &admin,
+        &format!("/api/v2/statements/{polled}"),
+    )
+    .await;
+    assert_eq!(status, 429);
+    assert_valid(&query_status, &body, "429 QueryStatus on a poll");
+
     let (status, _, body) = post_sql(
         &client,
         &running,

@@ -29,6 +29,14 @@ pub enum FaultKind {
     },
     /// Execute the statement, then close the TCP connection without an answer.
     DropConnectionAfterExecute,
+    /// Answer a status poll of a still-running statement with HTTP 429 and the
+    /// QueryStatus body, which Snowflake documents as "still running" rather than a
+    /// throttle. The poll is not counted toward an `AsyncDelay`; other requests it
+    /// matches are answered normally.
+    ThrottledPoll,
+    /// Answer a submitted statement with HTTP 408 and a QueryStatus (`000630`): it
+    /// outlived its timeout and was cancelled, so nothing was executed.
+    StatementTimeout,
 }
 
 /// A fault for the next `count` requests whose path starts with `path_prefix`.
@@ -138,6 +146,14 @@ mod tests {
             Some(FaultKind::ServiceUnavailable)
         );
         assert_eq!(queue.take("POST", "/api/v2/statements"), None);
+    }
+
+    #[test]
+    fn throttled_poll_parses_from_json() {
+        let spec: FaultSpec =
+            serde_json::from_str(r#"{"kind":"throttled_poll","count":2,"method":"GET"}"#).unwrap();
+        assert_eq!(spec.kind, FaultKind::ThrottledPoll);
+        assert_eq!(spec.count, 2);
     }
 
     #[test]

@@ -55,9 +55,16 @@ struct StatementRequest {
     statement: Option<String>,
     #[serde(default)]
     role: Option<String>,
+    /// Seconds; only echoed in the timeout fault's message, so any shape is accepted.
+    #[serde(default)]
+    timeout: Option<serde_json::Value>,
     #[serde(default)]
     parameters: Option<HashMap<String, serde_json::Value>>,
 }
+
+/// Snowflake's default `STATEMENT_TIMEOUT_IN_SECONDS` (two days), used when a request
+/// carries no `timeout`.
+const STATEMENT_TIMEOUT_IN_SECONDS: u64 = 172_800;
 
 fn flag(value: Option<&str>, default: bool) -> Result<bool, ()> {
     match value.map(str::to_ascii_lowercase).as_deref() {
@@ -310,7 +317,9 @@ async fn submit(
             && stored.user == authenticated.user
         {
             tracing::info!(handle = %handle, "retried request answered from its first execution");
-            return answer(stored, nullable, now);
+            let response = answer(stored, nullable, now);
+            statements.note_resend(&request_id);
+            return response;
         }
     }
 
@@ -321,10 +330,25 @@ async fn submit(
     let Some(sql) = request.statement.clone() else {
         return bad_request("Incoming request does not contain a valid payload.");
     };
+    let fault = fault.map(|Extension(InjectedFault(kind))| kind);
+    if fault == Some(FaultKind::StatementTimeout) {
+        // Cancelled at its timeout before taking effect: nothing runs or is stored.
+        tracing::info!("fault: 408, the statement timed out and was cancelled");
+        let handle = uuid::Uuid::new_v4().to_string();
+        let timeout = request
+            .timeout
+            .as_ref()
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(STATEMENT_TIMEOUT_IN_SECONDS);
+        return (
+            StatusCode::REQUEST_TIMEOUT,
+            Json(wire::timed_out(&handle, now, timeout)),
+        )
+            .into_response();
+    }
     let user = authenticated.user.clone();
     let (outcome, label) = run(&emulator, authenticated, &request, &sql, now);
 
-    let fault = fault.map(|Extension(InjectedFault(kind))| kind);
     let pending = match &fault {
         Some(FaultKind::AsyncDelay { delay_ms, polls }) => Some(Pending {
             ready_at: delay_ms.and_then(|ms| {
@@ -337,6 +361,7 @@ async fn submit(
         _ => None,
     };
     let handle = uuid::Uuid::new_v4().to_string();
+    let logged_request_id = request_id.clone();
     let mut stored = StoredStatement {
         handle: handle.clone(),
         request_id,
@@ -350,7 +375,13 @@ async fn submit(
     } else {
         answer(&mut stored, nullable, now)
     };
-    emulator.statements().insert(stored, &label);
+    {
+        let mut statements = emulator.statements();
+        statements.insert(stored, &label);
+        if retry {
+            statements.note_resend(&logged_request_id);
+        }
+    }
 
     if fault == Some(FaultKind::DropConnectionAfterExecute) {
         match connection {
@@ -373,6 +404,7 @@ async fn submit(
 
 async fn status(
     State(emulator): State<Emulator>,
+    fault: Option<Extension<InjectedFault>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(handle): Path<String>,
     RawQuery(query): RawQuery,
@@ -395,9 +427,23 @@ async fn status(
         return bad_request("Invalid partition number: results have a single partition 0.");
     }
     let now = emulator.clock().now();
+    let throttled = matches!(
+        fault,
+        Some(Extension(InjectedFault(FaultKind::ThrottledPoll)))
+    );
     let mut statements = emulator.statements();
     match statements.get_mut(&handle) {
-        Some(stored) if stored.user == authenticated.user => answer(stored, nullable, now),
+        Some(stored) if stored.user == authenticated.user => {
+            if throttled && stored.pending.is_some() {
+                tracing::info!(handle = %handle, "fault: 429 on the poll of a running statement");
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(wire::running(&stored.handle, stored.created_on)),
+                )
+                    .into_response();
+            }
+            answer(stored, nullable, now)
+        }
         _ => not_found(&handle),
     }
 }

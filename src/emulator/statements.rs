@@ -45,6 +45,11 @@ pub struct RequestLogEntry {
     /// Statement kind (e.g. `ALTER USER ADD PAT`), never the SQL text.
     pub statement: String,
     pub executions: u32,
+    /// Submits of this `requestId` that carried `retry=true` and reached the SQL API
+    /// (answered from the first execution, or executed when no earlier attempt got
+    /// through), so tests can tell a resend from a fresh request and see that a
+    /// permanent failure was not resent.
+    pub resends: u32,
 }
 
 /// How many statements (and log lines) are kept; older ones are forgotten so a
@@ -82,8 +87,30 @@ impl StatementStore {
             statement_handle: statement.handle.clone(),
             statement: label.to_owned(),
             executions: 1,
+            resends: 0,
         });
         self.by_handle.insert(statement.handle.clone(), statement);
+    }
+
+    /// Counts a `retry=true` submit of `request_id` on its latest log line.
+    pub fn note_resend(&mut self, request_id: &str) {
+        if let Some(entry) = self
+            .log
+            .iter_mut()
+            .rev()
+            .find(|e| e.request_id == request_id)
+        {
+            entry.resends += 1;
+        }
+    }
+
+    /// Resends counted for `request_id` (see [`RequestLogEntry::resends`]).
+    pub fn resends_for(&self, request_id: &str) -> u32 {
+        self.log
+            .iter()
+            .filter(|e| e.request_id == request_id)
+            .map(|e| e.resends)
+            .sum()
     }
 
     /// The handle of the statement submitted with `request_id`.
@@ -154,6 +181,19 @@ mod tests {
         assert!(store.handle_for_request("r0").is_none());
         assert!(store.get(&format!("h{RETAINED_STATEMENTS}")).is_some());
         assert_eq!(store.log().len(), RETAINED_STATEMENTS);
+        assert_eq!(store.executions_for("r1"), 1);
+    }
+
+    #[test]
+    fn resends_are_counted_per_request_id() {
+        let mut store = StatementStore::default();
+        store.insert(statement(1), "SELECT");
+        store.insert(statement(2), "SELECT");
+        store.note_resend("r1");
+        store.note_resend("r1");
+        store.note_resend("unknown");
+        assert_eq!(store.resends_for("r1"), 2);
+        assert_eq!(store.resends_for("r2"), 0);
         assert_eq!(store.executions_for("r1"), 1);
     }
 }

@@ -127,6 +127,20 @@ pub fn running(handle: &str, created_on: Timestamp) -> Value {
     })
 }
 
+/// The 408 QueryStatus body of a statement cancelled for outliving its timeout.
+pub fn timed_out(handle: &str, created_on: Timestamp, timeout_secs: u64) -> Value {
+    json!({
+        "code": "000630",
+        "sqlState": "57014",
+        "message": format!(
+            "Statement reached its statement or warehouse timeout of {timeout_secs} second(s) and was canceled."
+        ),
+        "statementHandle": handle,
+        "statementStatusUrl": status_url(handle, None),
+        "createdOn": created_on.as_millisecond(),
+    })
+}
+
 /// A 200 CancelStatus body.
 pub fn cancelled(handle: &str) -> Value {
     json!({

@@ -126,15 +126,14 @@ impl SnowflakeClient {
 }
 
 /// `DESC USER` as property → value, with Snowflake's `null` text read as unset.
+///
+/// Values are kept verbatim: a comment may begin or end with whitespace, and trimming it
+/// would make it differ from the desired comment on every reconcile.
 fn properties(rs: &ResultSet) -> BTreeMap<String, Option<String>> {
     rs.rows()
         .filter_map(|r| {
             let name = r.get("property")?.to_ascii_uppercase();
-            let value = r
-                .get("value")
-                .map(str::trim)
-                .filter(|v| !v.is_empty() && *v != "null")
-                .map(str::to_owned);
+            let value = r.get("value").filter(|v| *v != "null").map(str::to_owned);
             Some((name, value))
         })
         .collect()
@@ -414,6 +413,33 @@ mod tests {
             ("DISABLED", Some("false")),
         ]);
         assert_eq!(property_diff(&desired, &converged), (vec![], vec![]));
+    }
+
+    #[test]
+    fn desc_values_are_read_verbatim() {
+        let rs = ResultSet::new(
+            ["property", "value"]
+                .map(|name| crate::snowflake::resultset::Column {
+                    name: name.into(),
+                    type_name: "text".into(),
+                })
+                .to_vec(),
+            vec![
+                vec![Some("COMMENT".into()), Some("  padded\n".into())],
+                vec![Some("DEFAULT_ROLE".into()), Some("null".into())],
+                vec![Some("DEFAULT_WAREHOUSE".into()), None],
+            ],
+        );
+        let props = properties(&rs);
+        assert_eq!(props["COMMENT"].as_deref(), Some("  padded\n"));
+        assert_eq!(props["DEFAULT_ROLE"], None);
+        assert_eq!(props["DEFAULT_WAREHOUSE"], None);
+        let desired = DesiredUser {
+            name: "U".into(),
+            comment: Some("  padded\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(property_diff(&desired, &props), (vec![], vec![]));
     }
 
     #[test]

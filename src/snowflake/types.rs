@@ -172,7 +172,11 @@ impl PatInfo {
             status: row
                 .get("status")
                 .map_or(PatStatus::Other(String::new()), PatStatus::parse),
-            comment: non_empty(row.get("comment")),
+            // Verbatim: user text, whose surrounding whitespace is part of it.
+            comment: row
+                .get("comment")
+                .filter(|c| *c != "null")
+                .map(str::to_owned),
             created_on: row.get("created_on").and_then(parse_timestamp),
             created_by: non_empty(row.get("created_by")),
             mins_to_bypass_network_policy_requirement: row
