@@ -17,7 +17,7 @@ pub enum FaultKind {
     ServiceUnavailable,
     /// HTTP 500.
     InternalServerError,
-    /// Delay the answer by `ms` milliseconds, then answer normally.
+    /// Serve the request at once but hold its answer back for `ms` milliseconds.
     Latency { ms: u64 },
     /// Answer a statement with 202 and keep it running until `delay_ms` of emulated
     /// time passed and/or `polls` status requests were answered 202.

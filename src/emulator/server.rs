@@ -127,9 +127,13 @@ async fn apply_faults(
             )
         }
         Some(FaultKind::Latency { ms }) => {
+            // The request is served at once and only its answer is late, so a client
+            // that gives up and resends meets the first execution's result: the slow
+            // answer behind a client timeout, without a race between original and resend.
             tracing::info!(%path, ms, "fault: added latency");
+            let response = next.run(request).await;
             tokio::time::sleep(Duration::from_millis(ms)).await;
-            next.run(request).await
+            response
         }
         Some(kind) => {
             request.extensions_mut().insert(InjectedFault(kind));
