@@ -225,6 +225,18 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
     /// The connection failed or the response was lost; the request may have executed.
+    /// A user with the desired name exists but is not `TYPE = SERVICE`. Converging it
+    /// would turn someone's own login into a managed service identity, so it is refused.
+    #[error(
+        "user {user} already exists with TYPE = {user_type}; only TYPE = SERVICE users are managed: choose another user name, or change that user's type in Snowflake"
+    )]
+    NotAServiceUser {
+        /// The user's name.
+        user: String,
+        /// Its `TYPE` as `DESC USER` shows it.
+        user_type: String,
+    },
+
     #[error("connection to Snowflake failed: {0}")]
     Connection(String),
     /// A deadline passed.
@@ -290,6 +302,7 @@ impl Error {
                 Category::Configuration
             }
             Self::InvalidInput(_) => Category::InvalidInput,
+            Self::NotAServiceUser { .. } => Category::Conflict,
             Self::Statement {
                 code,
                 sql_state,

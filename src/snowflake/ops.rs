@@ -262,6 +262,16 @@ impl SnowflakeApi for SnowflakeClient {
                 BTreeSet::new()
             }
             Some(current) => {
+                // An absent TYPE (older accounts, other tools) is tolerated; a PERSON or
+                // legacy user of the same name is someone else's and is never adopted.
+                if let Some(Some(user_type)) = current.get("TYPE")
+                    && !user_type.eq_ignore_ascii_case("SERVICE")
+                {
+                    return Err(Error::NotAServiceUser {
+                        user: user.to_owned(),
+                        user_type: user_type.clone(),
+                    });
+                }
                 let (set, unset) = property_diff(desired, &current);
                 if !set.is_empty() {
                     self.api.execute(&sql::alter_user_set(user, &set)?).await?;

@@ -170,6 +170,36 @@ async fn converge_grants_missing_roles_and_revokes_only_managed_ones() {
 }
 
 #[tokio::test]
+async fn converge_refuses_to_adopt_a_person_user_of_the_same_name() {
+    let running = start(true).await;
+    by_hand(
+        &running,
+        "CREATE USER ETL_SVC TYPE = PERSON COMMENT = 'a colleague'",
+    );
+    let err = admin_client(&running)
+        .converge_service_user(&desired(), &[])
+        .await
+        .expect_err("a PERSON user is not converged");
+    assert!(
+        matches!(&err, Error::NotAServiceUser { user, user_type } if user == "ETL_SVC" && user_type == "PERSON"),
+        "{err:?}"
+    );
+    assert_eq!(err.category(), Category::Conflict);
+    let snapshot = running.snapshot();
+    let user = snapshot.user("ETL_SVC").expect("still there");
+    assert_eq!(user.user_type, "PERSON");
+    assert_eq!(
+        user.comment.as_deref(),
+        Some("a colleague"),
+        "nothing was changed"
+    );
+    assert!(
+        !user.roles.iter().any(|r| r == "LOADER"),
+        "no role was granted"
+    );
+}
+
+#[tokio::test]
 async fn drop_user_removes_the_user_and_a_missing_user_counts_as_dropped() {
     let running = start(true).await;
     let client = admin_client(&running);
