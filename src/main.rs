@@ -17,7 +17,7 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions (YAML) for `kubectl apply -f -`.
     Crd(CrdArgs),
-    /// Serve an in-memory Snowflake emulator (SQL API v2, key-pair JWT and PAT auth).
+    /// Serve an in-memory Snowflake emulator (SQL API v2, driver login, OAuth; key-pair JWT, PAT and OAuth auth).
     Emulator(EmulatorArgs),
 }
 
@@ -43,6 +43,9 @@ struct EmulatorArgs {
     /// Never enable on an emulator others can reach.
     #[arg(long)]
     enable_test_endpoints: bool,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "SFEMU_LOG_FORMAT")]
+    log_format: LogFormat,
 }
 
 fn main() -> ExitCode {
@@ -79,14 +82,34 @@ fn crd(args: &CrdArgs) -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// How log lines are written (to stderr).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
+enum LogFormat {
+    /// Human-readable lines; coloured only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logs to stderr at the level `RUST_LOG` sets (default `info`).
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 fn run_emulator(args: EmulatorArgs) -> ExitCode {
-    init_tracing();
+    init_tracing(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
