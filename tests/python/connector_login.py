@@ -16,9 +16,14 @@ Used by the Rust official-driver tests. Reads one JSON spec from argv[1] (a JSON
      "login_timeout": 10}                      # optional, seconds (default 10)
 
 logs in, runs SELECT CURRENT_USER(), CURRENT_ROLE(), closes the connection and prints one
-JSON line: {"ok": true, "user": ..., "role": ...} or
-{"ok": false, "errno": ..., "sqlstate": ..., "msg": ...}. Exit status 0 in both cases;
-2 for a bad spec, 3 for an unexpected harness failure. Credentials are never printed.
+JSON line: {"ok": true, "user": ..., "role": ..., "version": ...} or
+{"ok": false, "errno": ..., "sqlstate": ..., "msg": ..., "version": ...}, where "version" is
+snowflake.connector.__version__, so the caller can check which connector really ran (the
+tests run the same cases against the pinned 4.8.1 and the current 5.x line). Exit status 0
+in both cases; 2 for a bad spec, 3 for an unexpected harness failure. Credentials are never
+printed.
+
+Works unchanged with 4.8.1 and 5.x: both accept the same connection parameters.
 """
 
 from __future__ import annotations
@@ -127,6 +132,7 @@ def main(argv: list[str]) -> int:
             result = {"ok": False, "errno": None, "sqlstate": None, "msg": f"unexpected row {row!r}"}
         else:
             result = {"ok": True, "user": row[0], "role": row[1]}
+    result["version"] = snowflake.connector.__version__
     print(json.dumps(result), flush=True)
     return 0
 
