@@ -108,6 +108,18 @@ async fn official_connector_accepts_every_credential_and_refuses_bad_ones() {
             json!({"user": "BI_SVC", "oauth_token": access}),
             ok("BI_SVC", "LOADER"),
         ),
+        // No user: 4.8.1 sends `LOGIN_NAME: null`, 5.x an empty string; both mean "the
+        // token's own user".
+        (
+            "PAT without a user",
+            json!({"pat": secret(&good.secret)}),
+            ok("BI_SVC", "LOADER"),
+        ),
+        (
+            "OAuth access token without a user",
+            json!({"oauth_token": access}),
+            ok("BI_SVC", "LOADER"),
+        ),
         (
             "key pair",
             json!({"user": "alice", "private_key_file": fixture_key(2)}),
