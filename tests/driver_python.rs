@@ -145,6 +145,13 @@ async fn official_connector_accepts_every_credential_and_refuses_bad_ones() {
             json!({"user": "BI_SVC", "pat": secret(&before_rotation.secret)}),
             refused(394400, "08001"),
         ),
+        // The requested role travels as the login's `roleName`: a role the user lacks
+        // refuses the login instead of falling back to the default role.
+        (
+            "key pair asking for a role not granted",
+            json!({"user": "ALICE", "role": "UNGRANTED", "private_key_file": fixture_key(2)}),
+            refused(390189, "08001"),
+        ),
         (
             "key not registered for the user",
             json!({"user": "ALICE", "private_key_file": fixture_key(3)}),
