@@ -23,7 +23,9 @@ tests run the same cases against the pinned 4.8.1 and the current 5.x line). Exi
 in both cases; 2 for a bad spec, 3 for an unexpected harness failure. Credentials are never
 printed.
 
-Works unchanged with 4.8.1 and 5.x: both accept the same connection parameters.
+Works unchanged with 4.8.1 and 5.x: both accept the same connection parameters (5.x maps
+the deprecated network_timeout and socket_timeout onto its split timeouts, with a
+DeprecationWarning on stderr).
 """
 
 from __future__ import annotations
@@ -104,8 +106,9 @@ def connect_args(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     spec = read_spec(argv)
-    # The key-pair authenticator reads its retry policy from the environment only
+    # The 4.8.1 key-pair authenticator reads its retry policy from the environment only
     # (auth/keypair.py AuthByKeyPair.__init__): no re-signed retries of a refused JWT.
+    # 5.x ignores these variables and does not retry a refused JWT either.
     timeout = str(int(spec.get("login_timeout", 10)))
     os.environ.setdefault("JWT_CNXN_RETRY_ATTEMPTS", "0")
     os.environ.setdefault("JWT_CNXN_WAIT_TIME", timeout)
