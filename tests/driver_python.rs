@@ -108,8 +108,8 @@ async fn official_connector_accepts_every_credential_and_refuses_bad_ones() {
             json!({"user": "BI_SVC", "oauth_token": access}),
             ok("BI_SVC", "LOADER"),
         ),
-        // No user: 4.8.1 sends `LOGIN_NAME: null`, 5.x an empty string; both mean "the
-        // token's own user".
+        // No user: both lines send an empty `LOGIN_NAME` (5.x leaves it out with a PAT);
+        // it means "the token's own user".
         (
             "PAT without a user",
             json!({"pat": secret(&good.secret)}),
