@@ -1,13 +1,14 @@
-//! The official Python connector (`snowflake-connector-python`, pinned in
-//! `tests/python/requirements.txt`) logs in to an in-process emulator with every kind of
-//! credential the operator writes into Secrets, and is refused with Snowflake's codes.
-//! PATs are minted through the operator's client, OAuth tokens through the client's full
-//! authorize + code exchange.
+//! The official Python connector (`snowflake-connector-python`) logs in to an in-process
+//! emulator with every kind of credential the operator writes into Secrets, and is refused
+//! with Snowflake's codes. Every case runs against both the pinned pure-Python 4.8.1
+//! (`tests/python/requirements.txt`) and the current native-core 5.x line users install
+//! (`tests/python/requirements-latest.txt`). PATs are minted through the operator's client,
+//! OAuth tokens through the client's full authorize + code exchange.
 
 mod driver_support;
 mod emulator_support;
 
-use driver_support::{Login, connector_logins};
+use driver_support::connector::{Connector, Login, connector_logins};
 use jiff::SignedDuration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -107,6 +108,18 @@ async fn official_connector_accepts_every_credential_and_refuses_bad_ones() {
             json!({"user": "BI_SVC", "oauth_token": access}),
             ok("BI_SVC", "LOADER"),
         ),
+        // No user: both lines send an empty `LOGIN_NAME` (5.x leaves it out with a PAT);
+        // it means "the token's own user".
+        (
+            "PAT without a user",
+            json!({"pat": secret(&good.secret)}),
+            ok("BI_SVC", "LOADER"),
+        ),
+        (
+            "OAuth access token without a user",
+            json!({"oauth_token": access}),
+            ok("BI_SVC", "LOADER"),
+        ),
         (
             "key pair",
             json!({"user": "alice", "private_key_file": fixture_key(2)}),
@@ -132,6 +145,13 @@ async fn official_connector_accepts_every_credential_and_refuses_bad_ones() {
             json!({"user": "BI_SVC", "pat": secret(&before_rotation.secret)}),
             refused(394400, "08001"),
         ),
+        // The requested role travels as the login's `roleName`: a role the user lacks
+        // refuses the login instead of falling back to the default role.
+        (
+            "key pair asking for a role not granted",
+            json!({"user": "ALICE", "role": "UNGRANTED", "private_key_file": fixture_key(2)}),
+            refused(390189, "08001"),
+        ),
         (
             "key not registered for the user",
             json!({"user": "ALICE", "private_key_file": fixture_key(3)}),
@@ -148,11 +168,9 @@ async fn official_connector_accepts_every_credential_and_refuses_bad_ones() {
             refused(390309, "08001"),
         ),
     ];
-    let specs = cases.iter().map(|(_, spec, _)| spec.clone()).collect();
-    let results = connector_logins(&running, specs).await;
-    for ((name, _, expected), actual) in cases.iter().zip(&results) {
-        assert_eq!(actual, expected, "{name}");
-    }
+    let specs: Vec<_> = cases.iter().map(|(_, spec, _)| spec.clone()).collect();
+    let results = connector_logins(&running, &specs).await;
+    assert_every_case(&cases, &results);
     assert_eq!(
         running.emulator().open_driver_sessions(),
         0,
@@ -161,17 +179,48 @@ async fn official_connector_accepts_every_credential_and_refuses_bad_ones() {
 
     // Two days later: the 1-day PAT and the 10-minute access token have expired.
     running.advance_clock(SignedDuration::from_hours(48));
-    let results = connector_logins(
-        &running,
-        vec![
+    let cases = vec![
+        (
+            "expired PAT",
             json!({"user": "BI_SVC", "pat": secret(&short.secret)}),
+            refused(394400, "08001"),
+        ),
+        (
+            "expired OAuth access token",
             json!({"oauth_token": tokens.access_token.expose_secret()}),
-        ],
-    )
-    .await;
+            refused(390318, "08001"),
+        ),
+    ];
+    let specs: Vec<_> = cases.iter().map(|(_, spec, _)| spec.clone()).collect();
+    let results = connector_logins(&running, &specs).await;
+    assert_every_case(&cases, &results);
+}
+
+/// Checks every (connector, case) pair and reports all mismatches at once, each labelled
+/// with the connector version, so a failure shows whether one line or both diverge.
+fn assert_every_case(
+    cases: &[(&str, serde_json::Value, Login)],
+    results: &[(Connector, Vec<Login>)],
+) {
     assert_eq!(
-        results,
-        vec![refused(394400, "08001"), refused(390318, "08001")],
-        "expired PAT, expired OAuth access token"
+        results.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+        Connector::ALL,
+        "every connector ran"
     );
+    let mut mismatches = Vec::new();
+    for (connector, logins) in results {
+        assert_eq!(
+            logins.len(),
+            cases.len(),
+            "{connector}: one result per case"
+        );
+        for ((name, _, expected), actual) in cases.iter().zip(logins) {
+            if actual != expected {
+                mismatches.push(format!(
+                    "{connector}: {name}: expected {expected:?}, got {actual:?}"
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }

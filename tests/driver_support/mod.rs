@@ -1,15 +1,16 @@
 //! Shared helpers of the driver-protocol and OAuth tests: an emulator seeded with OAuth
 //! integrations, the operator's own client pointed at it, the full authorize + code
-//! exchange through the client, and the official Python connector run as a subprocess.
+//! exchange through the client, and the official Python connectors run as subprocesses
+//! (`connector`).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::Stdio;
+pub mod connector;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
+use serde_json::Value;
 use snowflake_token_operator::emulator::{Emulator, EmulatorConfig, RunningEmulator, ServeOptions};
 use snowflake_token_operator::snowflake::oauth::{
     self, AuthorizeRequest, CodeExchange, Pkce, TokenResponse,
@@ -18,8 +19,6 @@ use snowflake_token_operator::snowflake::{
     Account, ClientCredentials, OAuthApi, OAuthClient, OAuthConfig, PrivateKey, SnowflakeClient,
     SqlApiConfig, SystemClock,
 };
-use tokio::io::AsyncWriteExt as _;
-use tokio::sync::OnceCell;
 
 use crate::emulator_support;
 
@@ -203,117 +202,4 @@ pub async fn whoami(
         body["data"][0][0].as_str().unwrap_or_default().to_owned(),
         body["data"][0][1].as_str().unwrap_or_default().to_owned(),
     ))
-}
-
-static PYTHON: OnceCell<PathBuf> = OnceCell::const_new();
-
-/// The interpreter with the official connector: `SFTO_PYTHON`, else the cached virtualenv
-/// made by `scripts/python-env` (built on first use). Never skipped: a missing connector
-/// fails the test.
-pub async fn python() -> PathBuf {
-    PYTHON
-        .get_or_init(|| async {
-            if let Some(path) = std::env::var_os("SFTO_PYTHON").filter(|p| !p.is_empty()) {
-                return PathBuf::from(path);
-            }
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/python-env");
-            let output = tokio::process::Command::new("bash")
-                .arg(script)
-                .stderr(Stdio::inherit())
-                .output()
-                .await
-                .expect("scripts/python-env runs");
-            assert!(
-                output.status.success(),
-                "scripts/python-env failed: the official-driver tests need the Python connector"
-            );
-            PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-        })
-        .await
-        .clone()
-}
-
-/// What `tests/python/connector_login.py` reported.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Login {
-    Ok { user: String, role: String },
-    Refused { errno: i64, sqlstate: String },
-}
-
-/// Logs in with the official connector: `spec` is the credential part of the
-/// `connector_login.py` spec (host, port and account are added), passed on stdin so no
-/// secret shows in the process list.
-pub async fn connector_login(running: &RunningEmulator, spec: Value) -> Login {
-    connector_login_at(running.local_addr(), spec).await
-}
-
-async fn connector_login_at(addr: std::net::SocketAddr, spec: Value) -> Login {
-    let mut full = json!({
-        "host": addr.ip().to_string(),
-        "port": addr.port(),
-        "protocol": "http",
-        "account": ACCOUNT,
-        "login_timeout": 30,
-    });
-    if let (Some(full), Some(extra)) = (full.as_object_mut(), spec.as_object()) {
-        full.extend(extra.clone());
-    }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/connector_login.py");
-    let mut child = tokio::process::Command::new(python().await)
-        .arg(script)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(full.to_string().as_bytes())
-        .await
-        .expect("spec written");
-    drop(stdin);
-    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .expect("connector_login.py finishes")
-        .expect("connector_login.py output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "connector_login.py failed ({}): {stderr}",
-        output.status
-    );
-    let line = stdout.lines().last().unwrap_or_default();
-    let result: Value = serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("connector_login.py printed {stdout:?} ({e}); stderr {stderr}"));
-    if result["ok"] == json!(true) {
-        Login::Ok {
-            user: result["user"].as_str().unwrap_or_default().to_owned(),
-            role: result["role"].as_str().unwrap_or_default().to_owned(),
-        }
-    } else {
-        Login::Refused {
-            errno: result["errno"]
-                .as_i64()
-                .unwrap_or_else(|| panic!("no errno in {result}")),
-            sqlstate: result["sqlstate"].as_str().unwrap_or_default().to_owned(),
-        }
-    }
-}
-
-/// Runs several logins at once (each is a ~1 s Python start-up); results in the order
-/// of `specs`.
-pub async fn connector_logins(running: &RunningEmulator, specs: Vec<Value>) -> Vec<Login> {
-    let addr = running.local_addr();
-    let handles: Vec<_> = specs
-        .into_iter()
-        .map(|spec| tokio::spawn(connector_login_at(addr, spec)))
-        .collect();
-    let mut results = Vec::with_capacity(handles.len());
-    for handle in handles {
-        results.push(handle.await.expect("login task"));
-    }
-    results
 }

@@ -16,9 +16,16 @@ Used by the Rust official-driver tests. Reads one JSON spec from argv[1] (a JSON
      "login_timeout": 10}                      # optional, seconds (default 10)
 
 logs in, runs SELECT CURRENT_USER(), CURRENT_ROLE(), closes the connection and prints one
-JSON line: {"ok": true, "user": ..., "role": ...} or
-{"ok": false, "errno": ..., "sqlstate": ..., "msg": ...}. Exit status 0 in both cases;
-2 for a bad spec, 3 for an unexpected harness failure. Credentials are never printed.
+JSON line: {"ok": true, "user": ..., "role": ..., "version": ...} or
+{"ok": false, "errno": ..., "sqlstate": ..., "msg": ..., "version": ...}, where "version" is
+snowflake.connector.__version__, so the caller can check which connector really ran (the
+tests run the same cases against the pinned 4.8.1 and the current 5.x line). Exit status 0
+in both cases; 2 for a bad spec, 3 for an unexpected harness failure. Credentials are never
+printed.
+
+Works unchanged with 4.8.1 and 5.x: both accept the same connection parameters (5.x maps
+the deprecated network_timeout and socket_timeout onto its split timeouts, with a
+DeprecationWarning on stderr).
 """
 
 from __future__ import annotations
@@ -99,8 +106,9 @@ def connect_args(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     spec = read_spec(argv)
-    # The key-pair authenticator reads its retry policy from the environment only
+    # The 4.8.1 key-pair authenticator reads its retry policy from the environment only
     # (auth/keypair.py AuthByKeyPair.__init__): no re-signed retries of a refused JWT.
+    # 5.x ignores these variables and does not retry a refused JWT either.
     timeout = str(int(spec.get("login_timeout", 10)))
     os.environ.setdefault("JWT_CNXN_RETRY_ATTEMPTS", "0")
     os.environ.setdefault("JWT_CNXN_WAIT_TIME", timeout)
@@ -127,6 +135,7 @@ def main(argv: list[str]) -> int:
             result = {"ok": False, "errno": None, "sqlstate": None, "msg": f"unexpected row {row!r}"}
         else:
             result = {"ok": True, "user": row[0], "role": row[1]}
+    result["version"] = snowflake.connector.__version__
     print(json.dumps(result), flush=True)
     return 0
 

@@ -33,6 +33,9 @@ const SERVER_VERSION: &str = "9.0.0";
 
 /// The credential fields of the login body. Secrets are wrapped as soon as they are read.
 struct LoginData {
+    /// The user the connector names, `None` when it names none: the connectors send an
+    /// empty `LOGIN_NAME` for a connection without `user` (4.8.1 and 5.x with OAuth), or
+    /// leave the field out (5.x with a PAT), and both mean "the token's own user".
     login_name: Option<String>,
     authenticator: String,
     password: Option<TokenSecret>,
@@ -44,7 +47,10 @@ impl LoginData {
         let data = body.get("data")?.as_object()?;
         let text = |key: &str| data.get(key).and_then(Value::as_str);
         Some(Self {
-            login_name: text("LOGIN_NAME").map(str::to_owned),
+            login_name: text("LOGIN_NAME")
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned),
             authenticator: text("AUTHENTICATOR")
                 .unwrap_or("SNOWFLAKE")
                 .to_ascii_uppercase(),
@@ -237,5 +243,18 @@ mod tests {
         let password = data.password.expect("password");
         assert!(!format!("{password:?}").contains("hunter2-secret"));
         assert!(LoginData::parse(&json!({"nodata": 1})).is_none());
+    }
+
+    #[test]
+    fn an_empty_login_name_names_no_user() {
+        for data in [
+            json!({"LOGIN_NAME": "", "AUTHENTICATOR": "OAUTH"}),
+            json!({"LOGIN_NAME": "  ", "AUTHENTICATOR": "OAUTH"}),
+            json!({"LOGIN_NAME": null, "AUTHENTICATOR": "OAUTH"}),
+            json!({"AUTHENTICATOR": "PROGRAMMATIC_ACCESS_TOKEN"}),
+        ] {
+            let data = LoginData::parse(&json!({ "data": data })).expect("parses");
+            assert_eq!(data.login_name, None);
+        }
     }
 }
