@@ -79,6 +79,8 @@ impl OAuthTokenValidator for ServerValidator {
     }
 
     fn check(&self, token: &TokenSecret, now: Timestamp) -> Result<Authenticated, AuthError> {
+        // Poisoning is recovered from for the reason given on the emulator's own `lock`:
+        // one panicked request must not turn every later bearer check into a panic.
         let server = self
             .server
             .lock()
