@@ -247,6 +247,18 @@ impl PatSpec {
             .checked_sub(before)
             .unwrap_or(jiff::Timestamp::MIN)
     }
+
+    /// The `EXPIRE_ROTATED_TOKEN_AFTER_HOURS` to send when rotating, at `now`, a token value
+    /// that expires at `expires_at`: `rotatedTokenGracePeriodHours`, capped at the whole
+    /// hours the value has left. Snowflake refuses a grace period longer than the current
+    /// secret's remaining life, and a rotation happens before expiry by design: a 1-day
+    /// token renewed at two thirds of its life has 8 hours left, less than the default 24,
+    /// so sending the configured value as is would fail every rotation of it.
+    pub fn rotation_grace_hours(&self, expires_at: jiff::Timestamp, now: jiff::Timestamp) -> u32 {
+        let configured = u32::try_from(self.rotated_token_grace_period_hours).unwrap_or(0);
+        let hours_left = expires_at.duration_since(now).as_hours().max(0);
+        configured.min(u32::try_from(hours_left).unwrap_or(u32::MAX))
+    }
 }
 
 /// The credential a spec asks for, borrowed from it.
@@ -351,6 +363,39 @@ mod tests {
         let expires: jiff::Timestamp = "2026-03-31T00:00:00Z".parse().expect("timestamp");
         let due: jiff::Timestamp = "2026-03-28T00:00:00Z".parse().expect("timestamp");
         assert_eq!(p.renewal_time(expires), due);
+    }
+
+    #[test]
+    fn rotation_grace_is_capped_at_the_hours_the_current_value_has_left() {
+        let at = |text: &str| -> jiff::Timestamp { text.parse().expect("timestamp") };
+        let now = at("2026-03-01T00:00:00Z");
+        // A 1-day token renewed at two thirds of its life: 8 hours left, 24 configured.
+        let one_day = pat(serde_json::json!({"daysToExpiry": 1}));
+        assert_eq!(
+            one_day.rotation_grace_hours(at("2026-03-01T08:00:00Z"), now),
+            8
+        );
+        // Part hours do not count: Snowflake compares whole hours.
+        assert_eq!(
+            one_day.rotation_grace_hours(at("2026-03-01T08:59:59Z"), now),
+            8
+        );
+        // Plenty of time left: the configured grace period.
+        let default = pat(serde_json::json!({}));
+        assert_eq!(
+            default.rotation_grace_hours(at("2026-03-06T00:00:00Z"), now),
+            24
+        );
+        // Already expired: the old value cannot outlive it.
+        assert_eq!(
+            default.rotation_grace_hours(at("2026-02-28T00:00:00Z"), now),
+            0
+        );
+        let none = pat(serde_json::json!({"rotatedTokenGracePeriodHours": 0}));
+        assert_eq!(
+            none.rotation_grace_hours(at("2026-03-06T00:00:00Z"), now),
+            0
+        );
     }
 
     #[test]

@@ -44,8 +44,12 @@ impl std::fmt::Debug for Emulator {
     }
 }
 
-/// Locks a mutex, recovering from poisoning: state changes are applied to a staged
-/// copy and committed at the end, so a panicked holder leaves consistent data.
+/// Locks a mutex, recovering from poisoning deliberately. A panic while a request held a
+/// lock must not wedge every later request (a wedged emulator fails all remaining tests
+/// with unrelated errors). Recovering is sound because statements that can fail part-way
+/// (`ALTER USER SET`, the PAT clauses) stage their changes on a copy of the user and commit
+/// it with one insert, and every other change under these locks is a single update, so a
+/// panicking holder cannot leave a half-applied statement behind.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -212,5 +216,27 @@ impl Emulator {
     /// How many times statements submitted with `request_id` were executed.
     pub fn executions_for(&self, request_id: &str) -> u32 {
         lock(&self.inner.statements).executions_for(request_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::*;
+
+    #[test]
+    fn a_panic_while_holding_the_state_lock_does_not_wedge_the_emulator() {
+        let config =
+            EmulatorConfig::from_yaml("account: {name: MYORG-ACCT}\n").expect("minimal seed");
+        let emulator = Emulator::new(&config).expect("emulator");
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            emulator.with_state(|_| panic!("a bug in a statement handler"));
+        }));
+        assert!(panicked.is_err());
+        assert!(emulator.inner.state.is_poisoned());
+        // Every later request still gets an answer.
+        assert_eq!(emulator.snapshot().account, "MYORG-ACCT");
+        emulator.with_state(|state| assert!(state.users.is_empty()));
     }
 }

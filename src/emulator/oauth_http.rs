@@ -79,6 +79,8 @@ impl OAuthTokenValidator for ServerValidator {
     }
 
     fn check(&self, token: &TokenSecret, now: Timestamp) -> Result<Authenticated, AuthError> {
+        // Poisoning is recovered from for the reason given on the emulator's own `lock`:
+        // one panicked request must not turn every later bearer check into a panic.
         let server = self
             .server
             .lock()
@@ -141,12 +143,14 @@ async fn authorize(State(emulator): State<Emulator>, RawQuery(query): RawQuery) 
             tracing::info!(%client_id, "OAuth authorize: code issued");
             redirect(&location)
         }
-        Err((code, Some(location), _)) => {
-            tracing::info!(%client_id, code, "OAuth authorize refused: sent back to the client");
+        // Snowflake's numeric error code (`390306`...), named so that nobody takes the
+        // field for an authorization code when reading the logs.
+        Err((snowflake_code, Some(location), _)) => {
+            tracing::info!(%client_id, snowflake_code, "OAuth authorize refused: sent back to the client");
             redirect(&location)
         }
-        Err((code, None, page)) => {
-            tracing::info!(%client_id, code, "OAuth authorize refused");
+        Err((snowflake_code, None, page)) => {
+            tracing::info!(%client_id, snowflake_code, "OAuth authorize refused");
             json_response(page)
         }
     }

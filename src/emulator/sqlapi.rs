@@ -308,19 +308,11 @@ async fn submit(
     };
     let now = emulator.clock().now();
 
-    if retry {
-        let mut statements = emulator.statements();
-        if let Some(handle) = statements
-            .handle_for_request(&request_id)
-            .map(str::to_owned)
-            && let Some(stored) = statements.get_mut(&handle)
-            && stored.user == authenticated.user
-        {
-            tracing::info!(handle = %handle, "retried request answered from its first execution");
-            let response = answer(stored, nullable, now);
-            statements.note_resend(&request_id);
-            return response;
-        }
+    if retry
+        && let Some(response) =
+            first_answer(&emulator, &request_id, &authenticated.user, nullable, now)
+    {
+        return response;
     }
 
     let request: StatementRequest = match serde_json::from_slice(&body) {
@@ -332,34 +324,12 @@ async fn submit(
     };
     let fault = fault.map(|Extension(InjectedFault(kind))| kind);
     if fault == Some(FaultKind::StatementTimeout) {
-        // Cancelled at its timeout before taking effect: nothing runs or is stored.
-        tracing::info!("fault: 408, the statement timed out and was cancelled");
-        let handle = uuid::Uuid::new_v4().to_string();
-        let timeout = request
-            .timeout
-            .as_ref()
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(STATEMENT_TIMEOUT_IN_SECONDS);
-        return (
-            StatusCode::REQUEST_TIMEOUT,
-            Json(wire::timed_out(&handle, now, timeout)),
-        )
-            .into_response();
+        return timed_out(&request, now);
     }
     let user = authenticated.user.clone();
     let (outcome, label) = run(&emulator, authenticated, &request, &sql, now);
 
-    let pending = match &fault {
-        Some(FaultKind::AsyncDelay { delay_ms, polls }) => Some(Pending {
-            ready_at: delay_ms.and_then(|ms| {
-                let ms = i64::try_from(ms).ok()?;
-                now.checked_add(SignedDuration::from_millis(ms)).ok()
-            }),
-            polls_left: *polls,
-        }),
-        _ if run_async => Some(Pending::default()),
-        _ => None,
-    };
+    let pending = pending_for(fault.as_ref(), run_async, now);
     let handle = uuid::Uuid::new_v4().to_string();
     let logged_request_id = request_id.clone();
     let mut stored = StoredStatement {
@@ -384,22 +354,80 @@ async fn submit(
     }
 
     if fault == Some(FaultKind::DropConnectionAfterExecute) {
-        match connection {
-            Some(Extension(control)) => {
-                tracing::info!(handle = %handle, "fault: dropping the connection after execution");
-                control.drop_connection();
-                std::future::pending::<()>().await;
-            }
-            None => {
-                return wire::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "390500",
-                    "Connection dropping needs the emulator's own server loop.",
-                );
-            }
-        }
+        return drop_connection(connection, &handle).await;
     }
     response
+}
+
+/// The drop-connection fault: the statement ran and its result is stored, but the client
+/// never gets an answer (the connection is closed under it), as after a network failure.
+async fn drop_connection(
+    connection: Option<Extension<ConnectionControl>>,
+    handle: &str,
+) -> Response {
+    match connection {
+        Some(Extension(control)) => {
+            tracing::info!(handle = %handle, "fault: dropping the connection after execution");
+            control.drop_connection();
+            std::future::pending::<Response>().await
+        }
+        None => wire::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "390500",
+            "Connection dropping needs the emulator's own server loop.",
+        ),
+    }
+}
+
+/// The statement-timeout fault: cancelled at its timeout before taking effect, so nothing
+/// runs or is stored; answered 408 with the QueryStatus Snowflake sends.
+fn timed_out(request: &StatementRequest, now: Timestamp) -> Response {
+    tracing::info!("fault: 408, the statement timed out and was cancelled");
+    let handle = uuid::Uuid::new_v4().to_string();
+    let timeout = request
+        .timeout
+        .as_ref()
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(STATEMENT_TIMEOUT_IN_SECONDS);
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        Json(wire::timed_out(&handle, now, timeout)),
+    )
+        .into_response()
+}
+
+/// The answer of the first execution of `request_id`, for a resend (`retry=true`) by the
+/// same user: Snowflake does not run a retried request twice.
+fn first_answer(
+    emulator: &Emulator,
+    request_id: &str,
+    user: &str,
+    nullable: bool,
+    now: Timestamp,
+) -> Option<Response> {
+    let mut statements = emulator.statements();
+    let handle = statements.handle_for_request(request_id)?.to_owned();
+    let stored = statements.get_mut(&handle).filter(|s| s.user == user)?;
+    tracing::info!(handle = %handle, "retried request answered from its first execution");
+    let response = answer(stored, nullable, now);
+    statements.note_resend(request_id);
+    Some(response)
+}
+
+/// What keeps a new statement running: an injected asynchronous delay, or `async=true`
+/// (answered 202 until polled).
+fn pending_for(fault: Option<&FaultKind>, run_async: bool, now: Timestamp) -> Option<Pending> {
+    match fault {
+        Some(FaultKind::AsyncDelay { delay_ms, polls }) => Some(Pending {
+            ready_at: delay_ms.and_then(|ms| {
+                let ms = i64::try_from(ms).ok()?;
+                now.checked_add(SignedDuration::from_millis(ms)).ok()
+            }),
+            polls_left: *polls,
+        }),
+        _ if run_async => Some(Pending::default()),
+        _ => None,
+    }
 }
 
 async fn status(

@@ -34,7 +34,7 @@ impl Account {
     /// Parses an account identifier and an optional host override.
     pub fn new(account: &str, host: Option<&str>) -> Result<Self> {
         let invalid = |reason: &str| Error::InvalidAccount {
-            input: account.to_owned(),
+            input: redact_url(account),
             reason: reason.to_owned(),
         };
         let mut id = account.trim().to_ascii_lowercase();
@@ -142,19 +142,33 @@ fn validate_account_name(name: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The host as it may appear in an error: any `user:password@` part is masked.
-fn redact_userinfo(host: &str) -> String {
-    let start = host.find("://").map_or(0, |i| i + 3);
-    let authority_end = host[start..].find('/').map_or(host.len(), |i| start + i);
-    match host[start..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &host[..start], &host[start + at..]),
-        None => host.to_owned(),
-    }
+/// An account or host as it may appear in an error: a `user:password@` part and any query
+/// or fragment (where signed URLs and proxy tokens travel) are masked, so the refusal of a
+/// URL that carries a secret does not repeat the secret into logs, events and status.
+fn redact_url(text: &str) -> String {
+    let (text, tail) = match text.find(['?', '#']) {
+        Some(cut) => (text.get(..cut).unwrap_or_default(), "?***"),
+        None => (text, ""),
+    };
+    let start = text.find("://").map_or(0, |i| i + 3);
+    let rest = text.get(start..).unwrap_or_default();
+    let authority = rest
+        .find('/')
+        .map_or(rest, |end| rest.get(..end).unwrap_or(rest));
+    let masked = match authority.rfind('@') {
+        Some(at) => format!(
+            "{}***{}",
+            text.get(..start).unwrap_or_default(),
+            rest.get(at..).unwrap_or_default()
+        ),
+        None => text.to_owned(),
+    };
+    format!("{masked}{tail}")
 }
 
 fn parse_host_override(host: &str) -> Result<Url> {
     let invalid = |reason: String| Error::InvalidAccount {
-        input: redact_userinfo(host),
+        input: redact_url(host),
         reason,
     };
     let with_scheme = if host.contains("://") {
@@ -280,5 +294,26 @@ mod tests {
             assert!(err.contains("host"), "{host}: {err}");
             assert!(!err.contains("pw"), "credentials leaked: {err}");
         }
+    }
+
+    #[test]
+    fn a_refused_url_never_repeats_its_credentials_or_query() {
+        let secret = "s3cr3t-sig";
+        let hosts = [
+            format!("https://proxy.example/?sig={secret}"),
+            format!("https://proxy.example/path#token={secret}"),
+            format!("https://me:{secret}@proxy.example/?x=1"),
+            format!("proxy.example/?sig={secret}"),
+        ];
+        for host in &hosts {
+            let err = Account::new("myorg-a", Some(host)).expect_err(host);
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains(secret), "secret leaked: {shown}");
+            assert!(shown.contains("proxy.example"), "{shown}");
+        }
+        let account = format!("https://myorg-a.snowflakecomputing.com/?token={secret}");
+        let err = Account::new(&account, None).expect_err("a query is no account");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(secret), "secret leaked: {shown}");
     }
 }

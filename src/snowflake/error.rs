@@ -224,7 +224,6 @@ pub enum Error {
         /// The `Retry-After` Snowflake sent, if any.
         retry_after: Option<Duration>,
     },
-    /// The connection failed or the response was lost; the request may have executed.
     /// A user with the desired name exists but is not `TYPE = SERVICE`. Converging it
     /// would turn someone's own login into a managed service identity, so it is refused.
     #[error(
@@ -236,7 +235,7 @@ pub enum Error {
         /// Its `TYPE` as `DESC USER` shows it.
         user_type: String,
     },
-
+    /// The connection failed or the response was lost; the request may have executed.
     #[error("connection to Snowflake failed: {0}")]
     Connection(String),
     /// A deadline passed.

@@ -423,8 +423,12 @@ pub fn authorize_url(account: &Account, request: &AuthorizeRequest<'_>) -> Resul
             .chars()
             .any(|c| c.is_whitespace() || !c.is_ascii_graphic())
         {
-            // Names that need escaping travel in the encoded form Snowflake defines.
-            let encoded: String = byte_serialize(role.as_bytes()).collect();
+            // Names that need escaping travel in the encoded form Snowflake defines, with
+            // a space as `%20`: form encoding's `+` would be read back as a literal plus
+            // by a server that percent-decodes, naming another role (`MY+ROLE`).
+            let encoded = byte_serialize(role.as_bytes())
+                .collect::<String>()
+                .replace('+', "%20");
             scopes.push(format!("session:role-encoded:{encoded}"));
         } else {
             scopes.push(format!("session:role:{role}"));

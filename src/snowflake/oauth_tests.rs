@@ -211,7 +211,8 @@ fn authorize_url_carries_pkce_state_and_scopes() {
         .query_pairs()
         .into_owned()
         .collect();
-    assert_eq!(q["scope"], "session:role-encoded:MY+ROLE");
+    // `%20`, not `+`: percent-decoding and form-decoding both read it as a space.
+    assert_eq!(q["scope"], "session:role-encoded:MY%20ROLE");
     let too_long = "x".repeat(2049);
     let err = authorize_url(
         &account,

@@ -205,7 +205,12 @@ impl SqlApiClient {
                 });
             }
             let delay = policy.delay(retries, retry_after, &mut rand::rng());
-            if Instant::now() + delay >= deadline {
+            // `Retry-After` is the server's to choose: one past the deadline ends the retries,
+            // and one too large for an `Instant` must not panic on the addition.
+            let too_late = Instant::now()
+                .checked_add(delay)
+                .is_none_or(|resume| resume >= deadline);
+            if too_late {
                 return Err(Error::RetriesExhausted {
                     attempts,
                     last: Box::new(err),

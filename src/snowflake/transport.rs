@@ -21,12 +21,14 @@ pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
         .connect_timeout(connect_timeout)
         .user_agent(user_agent())
         .build()
-        .map_err(|e| Error::Connection(format!("cannot build the HTTP client: {}", describe(&e))))
+        .map_err(|e| Error::Connection(format!("cannot build the HTTP client: {}", describe(e))))
 }
 
-/// The error and its causes, without the URL (which may carry a request id but never a
-/// secret; dropped anyway to keep messages short and stable).
-pub(crate) fn describe(err: &reqwest::Error) -> String {
+/// The error and its causes, without the URL. The operator's URLs carry a request id, never
+/// a secret, but the URL is dropped here rather than at each caller so that no future
+/// request with a secret in its query can leak it through an error message.
+pub(crate) fn describe(err: reqwest::Error) -> String {
+    let err = err.without_url();
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
@@ -39,11 +41,10 @@ pub(crate) fn describe(err: &reqwest::Error) -> String {
 
 /// Maps a failure to send or to read a response.
 pub(crate) fn transport_error(err: reqwest::Error, what: &'static str, after: Duration) -> Error {
-    let err = err.without_url();
     if err.is_timeout() {
         Error::Timeout { what, after }
     } else {
-        Error::Connection(describe(&err))
+        Error::Connection(describe(err))
     }
 }
 
@@ -128,4 +129,23 @@ pub(crate) fn json_error(what: &str, err: &serde_json::Error) -> Error {
         err.line(),
         err.column()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connection_error_never_shows_the_url_or_its_query() {
+        let client = http_client(Duration::from_secs(2)).expect("client");
+        // Port 9 on loopback: nothing listens, the connection is refused at once.
+        let err = client
+            .get("http://127.0.0.1:9/api/v2/statements?token=s3cr3t-in-query")
+            .send()
+            .await
+            .expect_err("nothing listens on port 9");
+        let shown = describe(err);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(!shown.contains("127.0.0.1:9/api"), "{shown}");
+    }
 }

@@ -138,6 +138,29 @@ async fn a_throttling_storm_with_retry_after_is_ridden_out_no_sooner_than_asked(
 }
 
 #[tokio::test]
+async fn an_absurd_retry_after_ends_the_retries_instead_of_panicking() {
+    let running = start(true).await;
+    let client = admin_client(&running);
+    running.inject_fault(on_submit(
+        FaultKind::TooManyRequests {
+            retry_after_secs: Some(u64::MAX),
+        },
+        1,
+    ));
+    let started = Instant::now();
+    let err = client.verify_identity().await.unwrap_err();
+    let Error::RetriesExhausted { attempts, last } = &err else {
+        panic!("expected RetriesExhausted, got {err:?}");
+    };
+    assert_eq!(*attempts, 1, "no resend after a wait past the deadline");
+    assert!(matches!(**last, Error::Throttled { .. }), "{last:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "gave up at once"
+    );
+}
+
+#[tokio::test]
 async fn a_storm_longer_than_the_budget_ends_in_retries_exhausted() {
     let running = start(true).await;
     let client = admin_client(&running);

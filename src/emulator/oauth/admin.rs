@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use super::config::IntegrationConfig;
 use super::secret::{CredentialKind, Secret, generate};
 use super::server::OAuthServer;
 
@@ -29,12 +30,7 @@ impl OAuthServer {
         name: &str,
         enabled: bool,
     ) -> Result<(), UnknownIntegration> {
-        let integration = self
-            .config
-            .integrations
-            .iter_mut()
-            .find(|i| i.name == name)
-            .ok_or_else(|| UnknownIntegration(name.to_owned()))?;
+        let integration = self.integration_mut(name)?;
         integration.enabled = enabled;
         Ok(())
     }
@@ -47,17 +43,23 @@ impl OAuthServer {
         name: &str,
         slot: SecretSlot,
     ) -> Result<Secret, UnknownIntegration> {
-        let integration = self
-            .config
-            .integrations
-            .iter_mut()
-            .find(|i| i.name == name)
-            .ok_or_else(|| UnknownIntegration(name.to_owned()))?;
+        let integration = self.integration_mut(name)?;
         let secret = generate(CredentialKind::ClientSecret);
         match slot {
             SecretSlot::Primary => integration.client_secret = secret.clone(),
             SecretSlot::Secondary => integration.client_secret_2 = Some(secret.clone()),
         }
         Ok(secret)
+    }
+
+    fn integration_mut(
+        &mut self,
+        name: &str,
+    ) -> Result<&mut IntegrationConfig, UnknownIntegration> {
+        self.config
+            .integrations
+            .iter_mut()
+            .find(|i| i.name == name)
+            .ok_or_else(|| UnknownIntegration(name.to_owned()))
     }
 }

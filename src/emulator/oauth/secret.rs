@@ -142,7 +142,12 @@ pub(crate) fn form_urldecode(input: &str) -> Option<String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
+                // Two hex digits exactly: `u8::from_str_radix` alone would also take a
+                // sign (`%+1`), which is a malformed escape, not byte 0x01.
                 let hex = bytes.get(i + 1..i + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
                 let text = std::str::from_utf8(hex).ok()?;
                 out.push(u8::from_str_radix(text, 16).ok()?);
                 i += 2;
@@ -265,6 +270,15 @@ mod tests {
         assert!(parse_basic_auth(&format!("Basic {}", STANDARD.encode("nocolon"))).is_empty());
         let bad_escape = parse_basic_auth(&format!("Basic {}", STANDARD.encode("a:%zz")));
         assert_eq!(bad_escape.len(), 1, "only the raw reading remains");
+    }
+
+    #[test]
+    fn form_urldecode_refuses_escapes_that_are_not_two_hex_digits() {
+        assert_eq!(form_urldecode("a%2Bb+c").as_deref(), Some("a+b c"));
+        assert_eq!(form_urldecode("%+1"), None);
+        assert_eq!(form_urldecode("%-1"), None);
+        assert_eq!(form_urldecode("% 1"), None);
+        assert_eq!(form_urldecode("%4"), None);
     }
 
     #[test]

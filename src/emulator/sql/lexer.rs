@@ -59,22 +59,10 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, SqlError> {
             continue;
         }
         if c == '/' && next == Some('*') {
-            i += 2;
-            loop {
-                match chars.get(i) {
-                    None => return Err(SqlError::syntax(line, position, "<EOF>")),
-                    Some('*') if chars.get(i + 1) == Some(&'/') => {
-                        i += 2;
-                        break;
-                    }
-                    Some('\n') => {
-                        i += 1;
-                        line += 1;
-                        line_start = i;
-                    }
-                    Some(_) => i += 1,
-                }
-            }
+            let end = block_comment_end(&chars, i + 2)
+                .ok_or_else(|| SqlError::syntax(line, position, "<EOF>"))?;
+            advance_lines(&chars, i..end, &mut line, &mut line_start);
+            i = end;
             continue;
         }
         let kind = if c.is_ascii_alphabetic() || c == '_' {
@@ -91,29 +79,10 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, SqlError> {
             }
             TokenKind::Number(chars[start..i].iter().collect())
         } else if c == '"' {
-            i += 1;
-            let mut value = String::new();
-            loop {
-                match chars.get(i) {
-                    None => return Err(SqlError::syntax(line, position, "<EOF>")),
-                    Some('"') if chars.get(i + 1) == Some(&'"') => {
-                        value.push('"');
-                        i += 2;
-                    }
-                    Some('"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(ch) => {
-                        if *ch == '\n' {
-                            line += 1;
-                            line_start = i + 1;
-                        }
-                        value.push(*ch);
-                        i += 1;
-                    }
-                }
-            }
+            let (value, end) = quoted_identifier(&chars, i + 1)
+                .ok_or_else(|| SqlError::syntax(line, position, "<EOF>"))?;
+            advance_lines(&chars, i..end, &mut line, &mut line_start);
+            i = end;
             if value.is_empty() {
                 return Err(SqlError::syntax(line, position, "\"\""));
             }
@@ -128,23 +97,11 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, SqlError> {
             }
             TokenKind::Str(value)
         } else if c == '$' && next == Some('$') {
-            let body_start = i + 2;
-            let mut j = body_start;
-            loop {
-                if j + 1 >= chars.len() {
-                    return Err(SqlError::syntax(line, position, "<EOF>"));
-                }
-                if chars[j] == '$' && chars[j + 1] == '$' {
-                    break;
-                }
-                if chars[j] == '\n' {
-                    line += 1;
-                    line_start = j + 1;
-                }
-                j += 1;
-            }
-            i = j + 2;
-            TokenKind::Str(chars[body_start..j].iter().collect())
+            let (value, end) = dollar_quoted(&chars, i + 2)
+                .ok_or_else(|| SqlError::syntax(line, position, "<EOF>"))?;
+            advance_lines(&chars, i..end, &mut line, &mut line_start);
+            i = end;
+            TokenKind::Str(value)
         } else if matches!(c, '=' | ',' | '(' | ')' | '.' | ';' | '*') {
             i += 1;
             TokenKind::Symbol(c)
@@ -159,6 +116,67 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, SqlError> {
         });
     }
     Ok(tokens)
+}
+
+/// Counts the newlines in `chars[range]` into `line`, and moves `line_start` to just after
+/// the last of them, so tokens after a multi-line one report the right position.
+fn advance_lines(
+    chars: &[char],
+    range: std::ops::Range<usize>,
+    line: &mut usize,
+    line_start: &mut usize,
+) {
+    let start = range.start;
+    for (offset, c) in chars.get(range).unwrap_or_default().iter().enumerate() {
+        if *c == '\n' {
+            *line += 1;
+            *line_start = start + offset + 1;
+        }
+    }
+}
+
+/// The index just after the `*/` closing a block comment whose body starts at `i`.
+fn block_comment_end(chars: &[char], mut i: usize) -> Option<usize> {
+    loop {
+        match chars.get(i)? {
+            '*' if chars.get(i + 1) == Some(&'/') => return Some(i + 2),
+            _ => i += 1,
+        }
+    }
+}
+
+/// Reads a `"…"` identifier body starting after the opening quote (`""` is a quote).
+/// Returns the value and the index after the closing quote.
+fn quoted_identifier(chars: &[char], mut i: usize) -> Option<(String, usize)> {
+    let mut value = String::new();
+    loop {
+        match chars.get(i)? {
+            '"' if chars.get(i + 1) == Some(&'"') => {
+                value.push('"');
+                i += 2;
+            }
+            '"' => return Some((value, i + 1)),
+            c => {
+                value.push(*c);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Reads a `$$…$$` body (verbatim) starting after the opening `$$`. Returns the value and
+/// the index after the closing `$$`.
+fn dollar_quoted(chars: &[char], body_start: usize) -> Option<(String, usize)> {
+    let mut j = body_start;
+    loop {
+        match (chars.get(j)?, chars.get(j + 1)?) {
+            ('$', '$') => {
+                let value = chars.get(body_start..j)?.iter().collect();
+                return Some((value, j + 2));
+            }
+            _ => j += 1,
+        }
+    }
 }
 
 /// Reads a `'…'` literal body starting after the opening quote. Returns the value,
@@ -200,13 +218,11 @@ fn string_literal(chars: &[char], mut i: usize) -> Option<(String, usize, usize,
                         value.push(char::from_u32(code)?);
                     }
                     'x' => {
-                        let hex: String = chars.get(i..i + 2)?.iter().collect();
-                        value.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                        value.push(hex_char(chars.get(i..i + 2)?)?);
                         i += 2;
                     }
                     'u' => {
-                        let hex: String = chars.get(i..i + 4)?.iter().collect();
-                        value.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                        value.push(hex_char(chars.get(i..i + 4)?)?);
                         i += 4;
                     }
                     other => {
@@ -228,6 +244,16 @@ fn string_literal(chars: &[char], mut i: usize) -> Option<(String, usize, usize,
             }
         }
     }
+}
+
+/// The character of a `\xhh` / `\uhhhh` escape. Hex digits only: `u32::from_str_radix`
+/// alone would also take a sign, reading `\x+1` as U+0001.
+fn hex_char(digits: &[char]) -> Option<char> {
+    if !digits.iter().all(char::is_ascii_hexdigit) {
+        return None;
+    }
+    let hex: String = digits.iter().collect();
+    char::from_u32(u32::from_str_radix(&hex, 16).ok()?)
 }
 
 #[cfg(test)]
@@ -264,6 +290,24 @@ mod tests {
     fn positions_are_zero_based_per_line() {
         let tokens = tokenize("select\n  foo").unwrap();
         assert_eq!((tokens[1].line, tokens[1].position), (2, 2));
+    }
+
+    #[test]
+    fn positions_after_multi_line_tokens_count_their_newlines() {
+        let tokens = tokenize("select /*\n*/ \"a\nb\" $$\n$$ foo").unwrap();
+        let foo = tokens.last().unwrap();
+        assert_eq!(foo.kind, TokenKind::Word("FOO".into()));
+        assert_eq!((foo.line, foo.position), (4, 3));
+        assert_eq!(tokens[1].kind, TokenKind::QuotedIdent("a\nb".into()));
+        assert_eq!(tokens[2].kind, TokenKind::Str("\n".into()));
+    }
+
+    #[test]
+    fn hex_escapes_take_hex_digits_only() {
+        assert_eq!(kinds("'\\x4a'"), vec![TokenKind::Str("J".into())]);
+        for sql in ["'\\x+1'", "'\\u+041'", "'\\xg1'"] {
+            assert!(tokenize(sql).is_err(), "{sql}");
+        }
     }
 
     #[test]

@@ -125,6 +125,39 @@ fn add_pat(
         }
         return Err(SqlError::already_exists(PAT_KIND, &add.name));
     }
+    let (days, mins) = check_new_pat(state, user, add, now)?;
+    let days = u32::try_from(days).unwrap_or(u32::MAX);
+    let secret = TokenSecret::generate();
+    user.pats.push(Pat {
+        name: add.name.clone(),
+        role_restriction: add.role_restriction.clone(),
+        expires_at: after_days(now, days),
+        days_to_expiry: days,
+        disabled: false,
+        comment: add.comment.clone(),
+        created_on: now,
+        created_by: principal.user.clone(),
+        mins_to_bypass_network_policy_requirement: u32::try_from(mins).unwrap_or(0),
+        bypass_until: bypass_until(now, mins),
+        rotated_to: None,
+        secret_sha256: secret.sha256_hex(),
+    });
+    Ok(ResultSet {
+        columns: vec![Column::text("token_name"), Column::text("token_secret")],
+        rows: vec![vec![Cell::text(add.name.clone()), Cell::Secret(secret)]],
+    })
+}
+
+/// The rules `ADD PAT` checks before creating anything (reference §4.2, §4.4): the role
+/// restriction, the network policy of SERVICE users, the ranges and the per-user limit.
+/// Returns the lifetime in days and the network-policy bypass in minutes.
+fn check_new_pat(
+    state: &AccountState,
+    user: &User,
+    add: &AddPat,
+    now: Timestamp,
+) -> Result<(u64, u64), SqlError> {
+    let policy = &state.pat_policy;
     let service = user.user_type.is_service();
     let restriction_required = if service {
         policy.require_role_restriction_for_service_users
@@ -187,26 +220,7 @@ fn add_pat(
             user.name, policy.max_tokens_per_user
         )));
     }
-    let days = u32::try_from(days).unwrap_or(u32::MAX);
-    let secret = TokenSecret::generate();
-    user.pats.push(Pat {
-        name: add.name.clone(),
-        role_restriction: add.role_restriction.clone(),
-        expires_at: after_days(now, days),
-        days_to_expiry: days,
-        disabled: false,
-        comment: add.comment.clone(),
-        created_on: now,
-        created_by: principal.user.clone(),
-        mins_to_bypass_network_policy_requirement: u32::try_from(mins).unwrap_or(0),
-        bypass_until: bypass_until(now, mins),
-        rotated_to: None,
-        secret_sha256: secret.sha256_hex(),
-    });
-    Ok(ResultSet {
-        columns: vec![Column::text("token_name"), Column::text("token_secret")],
-        rows: vec![vec![Cell::text(add.name.clone()), Cell::Secret(secret)]],
-    })
+    Ok((days, mins))
 }
 
 fn after_days(now: Timestamp, days: u32) -> Timestamp {

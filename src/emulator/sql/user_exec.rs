@@ -29,22 +29,7 @@ pub(super) fn execute_user_statement(
             if !admin {
                 return Err(SqlError::insufficient_privileges(name));
             }
-            if state.users.contains_key(name) {
-                if *if_not_exists {
-                    return Ok(ResultSet::status(format!(
-                        "{name} already exists, statement succeeded."
-                    )));
-                }
-                if !*or_replace {
-                    return Err(SqlError::already_exists("User", name));
-                }
-            }
-            let mut user = User::new(name, now);
-            apply_properties(state, &mut user, properties, now)?;
-            state.users.insert(name.clone(), user);
-            Ok(ResultSet::status(format!(
-                "User {name} successfully created."
-            )))
+            create_user(state, *or_replace, *if_not_exists, name, properties, now)
         }
         Statement::AlterUserSet {
             if_exists,
@@ -56,14 +41,7 @@ pub(super) fn execute_user_statement(
             if !admin && !self_service {
                 return Err(missing_or_forbidden(state, name));
             }
-            let mut staged = match state.users.get(name) {
-                Some(user) => user.clone(),
-                None if *if_exists => return Ok(ResultSet::status(EXECUTED)),
-                None => return Err(SqlError::does_not_exist("User", name)),
-            };
-            apply_properties(state, &mut staged, properties, now)?;
-            state.users.insert(name.clone(), staged);
-            Ok(ResultSet::status(EXECUTED))
+            alter_user_set(state, *if_exists, name, properties, now)
         }
         Statement::AlterUserUnset {
             if_exists,
@@ -75,31 +53,13 @@ pub(super) fn execute_user_statement(
             if !admin && !self_service {
                 return Err(missing_or_forbidden(state, name));
             }
-            let Some(user) = state.users.get_mut(name) else {
-                return if *if_exists {
-                    Ok(ResultSet::status(EXECUTED))
-                } else {
-                    Err(SqlError::does_not_exist("User", name))
-                };
-            };
-            for property in properties {
-                unset_property(user, *property);
-            }
-            Ok(ResultSet::status(EXECUTED))
+            alter_user_unset(state, *if_exists, name, properties)
         }
         Statement::DropUser { if_exists, name } => {
             if !admin {
                 return Err(missing_or_forbidden(state, name));
             }
-            if state.users.remove(name).is_some() {
-                Ok(ResultSet::status(format!("{name} successfully dropped.")))
-            } else if *if_exists {
-                Ok(ResultSet::status(format!(
-                    "Drop statement executed successfully ({name} already dropped)."
-                )))
-            } else {
-                Err(SqlError::does_not_exist("User", name))
-            }
+            drop_user(state, *if_exists, name)
         }
         Statement::DescribeUser { name } => {
             if !admin && name != &principal.user {
@@ -115,58 +75,151 @@ pub(super) fn execute_user_statement(
             if !admin {
                 return Err(missing_or_forbidden(state, user));
             }
-            if !state.roles.contains(role) {
-                return Err(SqlError::does_not_exist("Role", role));
-            }
-            let target = state
-                .users
-                .get_mut(user)
-                .ok_or_else(|| SqlError::does_not_exist("User", user))?;
-            if matches!(statement, Statement::GrantRole { .. }) {
-                target.grants.entry(role.clone()).or_insert(Grant {
-                    granted_on: now,
-                    granted_by: principal.role.clone(),
-                });
-            } else {
-                target.grants.remove(role);
-            }
-            Ok(ResultSet::status(EXECUTED))
+            let grant = matches!(statement, Statement::GrantRole { .. });
+            grant_or_revoke(state, principal, grant, role, user, now)
         }
         Statement::ShowGrantsToUser { user } => {
             if !admin && user != &principal.user {
                 return Err(missing_or_forbidden(state, user));
             }
-            let target = state
-                .users
-                .get(user)
-                .ok_or_else(|| SqlError::does_not_exist("User", user))?;
-            Ok(ResultSet {
-                columns: vec![
-                    Column::timestamp("created_on"),
-                    Column::text("role"),
-                    Column::text("granted_to"),
-                    Column::text("grantee_name"),
-                    Column::text("granted_by"),
-                ],
-                rows: target
-                    .grants
-                    .iter()
-                    .map(|(role, grant)| {
-                        vec![
-                            Cell::timestamp(grant.granted_on),
-                            Cell::text(role.clone()),
-                            Cell::text("USER"),
-                            Cell::text(target.name.clone()),
-                            Cell::text(grant.granted_by.clone()),
-                        ]
-                    })
-                    .collect(),
-            })
+            show_grants(state, user)
         }
         Statement::Select(_) | Statement::AlterUserPat { .. } | Statement::ShowPats { .. } => {
             Err(SqlError::syntax(1, 0, statement.label()))
         }
     }
+}
+
+fn create_user(
+    state: &mut AccountState,
+    or_replace: bool,
+    if_not_exists: bool,
+    name: &str,
+    properties: &[(UserProperty, Value)],
+    now: Timestamp,
+) -> Result<ResultSet, SqlError> {
+    if state.users.contains_key(name) {
+        if if_not_exists {
+            return Ok(ResultSet::status(format!(
+                "{name} already exists, statement succeeded."
+            )));
+        }
+        if !or_replace {
+            return Err(SqlError::already_exists("User", name));
+        }
+    }
+    let mut user = User::new(name, now);
+    apply_properties(state, &mut user, properties, now)?;
+    state.users.insert(name.to_owned(), user);
+    Ok(ResultSet::status(format!(
+        "User {name} successfully created."
+    )))
+}
+
+/// Applies the properties to a copy of the user and commits it only when all of them
+/// were accepted, so a refused property leaves the user as it was.
+fn alter_user_set(
+    state: &mut AccountState,
+    if_exists: bool,
+    name: &str,
+    properties: &[(UserProperty, Value)],
+    now: Timestamp,
+) -> Result<ResultSet, SqlError> {
+    let mut staged = match state.users.get(name) {
+        Some(user) => user.clone(),
+        None if if_exists => return Ok(ResultSet::status(EXECUTED)),
+        None => return Err(SqlError::does_not_exist("User", name)),
+    };
+    apply_properties(state, &mut staged, properties, now)?;
+    state.users.insert(name.to_owned(), staged);
+    Ok(ResultSet::status(EXECUTED))
+}
+
+fn alter_user_unset(
+    state: &mut AccountState,
+    if_exists: bool,
+    name: &str,
+    properties: &[UserProperty],
+) -> Result<ResultSet, SqlError> {
+    let Some(user) = state.users.get_mut(name) else {
+        return if if_exists {
+            Ok(ResultSet::status(EXECUTED))
+        } else {
+            Err(SqlError::does_not_exist("User", name))
+        };
+    };
+    for property in properties {
+        unset_property(user, *property);
+    }
+    Ok(ResultSet::status(EXECUTED))
+}
+
+fn drop_user(state: &mut AccountState, if_exists: bool, name: &str) -> Result<ResultSet, SqlError> {
+    if state.users.remove(name).is_some() {
+        Ok(ResultSet::status(format!("{name} successfully dropped.")))
+    } else if if_exists {
+        Ok(ResultSet::status(format!(
+            "Drop statement executed successfully ({name} already dropped)."
+        )))
+    } else {
+        Err(SqlError::does_not_exist("User", name))
+    }
+}
+
+fn grant_or_revoke(
+    state: &mut AccountState,
+    principal: &Principal,
+    grant: bool,
+    role: &str,
+    user: &str,
+    now: Timestamp,
+) -> Result<ResultSet, SqlError> {
+    if !state.roles.contains(role) {
+        return Err(SqlError::does_not_exist("Role", role));
+    }
+    let target = state
+        .users
+        .get_mut(user)
+        .ok_or_else(|| SqlError::does_not_exist("User", user))?;
+    if grant {
+        target.grants.entry(role.to_owned()).or_insert(Grant {
+            granted_on: now,
+            granted_by: principal.role.clone(),
+        });
+    } else {
+        target.grants.remove(role);
+    }
+    Ok(ResultSet::status(EXECUTED))
+}
+
+/// `SHOW GRANTS TO USER`: the role-grant columns drivers parse.
+fn show_grants(state: &AccountState, user: &str) -> Result<ResultSet, SqlError> {
+    let target = state
+        .users
+        .get(user)
+        .ok_or_else(|| SqlError::does_not_exist("User", user))?;
+    Ok(ResultSet {
+        columns: vec![
+            Column::timestamp("created_on"),
+            Column::text("role"),
+            Column::text("granted_to"),
+            Column::text("grantee_name"),
+            Column::text("granted_by"),
+        ],
+        rows: target
+            .grants
+            .iter()
+            .map(|(role, grant)| {
+                vec![
+                    Cell::timestamp(grant.granted_on),
+                    Cell::text(role.clone()),
+                    Cell::text("USER"),
+                    Cell::text(target.name.clone()),
+                    Cell::text(grant.granted_by.clone()),
+                ]
+            })
+            .collect(),
+    })
 }
 
 /// Properties a user may change on themself without an admin role.
