@@ -47,6 +47,9 @@ pub struct EmulatorConfig {
     /// (keys in snake_case, as in [`super::oauth::OAuthConfig`]).
     #[serde(default)]
     pub oauth: super::oauth::OAuthConfig,
+    /// How SQL API results are split into partitions (`resultSetMetaData.partitionInfo`).
+    #[serde(default)]
+    pub result_partitions: ResultPartitions,
 }
 
 fn default_admin_roles() -> Vec<String> {
@@ -194,6 +197,35 @@ impl Default for PatPolicy {
     }
 }
 
+/// Default rows per result partition: far beyond any result the emulator produces, so
+/// results come whole in partition 0, as Snowflake sends small results.
+pub const DEFAULT_ROWS_PER_PARTITION: usize = 100_000;
+
+/// Result partitioning of the SQL API. Snowflake cuts a large result into partitions by
+/// size (megabytes each), sends partition 0 in the first answer and the others on
+/// `GET /api/v2/statements/{handle}?partition=N`. The emulator's results are small, so
+/// it cuts by row count instead, letting a test force several partitions (e.g. 12
+/// tokens with 5 rows per partition make partitions of 5, 5 and 2 rows).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ResultPartitions {
+    /// Rows per partition, at least 1; default [`DEFAULT_ROWS_PER_PARTITION`] (no splitting).
+    pub rows_per_partition: usize,
+    /// Whether partitions after 0 are gzip-compressed when the request sends
+    /// `Accept-Encoding: gzip` (Snowflake's usual answer); default true. False serves
+    /// them as plain JSON whatever the client accepts, so clients are tested on both.
+    pub gzip: bool,
+}
+
+impl Default for ResultPartitions {
+    fn default() -> Self {
+        Self {
+            rows_per_partition: DEFAULT_ROWS_PER_PARTITION,
+            gzip: true,
+        }
+    }
+}
+
 impl EmulatorConfig {
     /// Reads and parses a YAML seed file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -212,6 +244,11 @@ impl EmulatorConfig {
         {
             return Err(ConfigError::Invalid(
                 "patPolicy.defaultExpiryDays must be between 1 and maxExpiryDays".into(),
+            ));
+        }
+        if config.result_partitions.rows_per_partition == 0 {
+            return Err(ConfigError::Invalid(
+                "resultPartitions.rowsPerPartition must be at least 1".into(),
             ));
         }
         Ok(config)
@@ -247,6 +284,24 @@ mod tests {
         assert_eq!(
             config.oauth.integrations[0].auto_login_user.as_deref(),
             Some("BI_SVC")
+        );
+    }
+
+    #[test]
+    fn results_are_not_split_unless_the_seed_asks() {
+        let config = EmulatorConfig::from_yaml("account: {name: A}\n").unwrap();
+        assert_eq!(config.result_partitions, ResultPartitions::default());
+        let config = EmulatorConfig::from_yaml(
+            "account: {name: A}\nresultPartitions: {rowsPerPartition: 5, gzip: false}\n",
+        )
+        .unwrap();
+        assert_eq!(config.result_partitions.rows_per_partition, 5);
+        assert!(!config.result_partitions.gzip);
+        assert!(
+            EmulatorConfig::from_yaml(
+                "account: {name: A}\nresultPartitions: {rowsPerPartition: 0}\n"
+            )
+            .is_err()
         );
     }
 

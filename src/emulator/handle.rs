@@ -74,7 +74,7 @@ impl Emulator {
             inner: Arc::new(Inner {
                 clock,
                 state: Mutex::new(state),
-                statements: Mutex::new(StatementStore::default()),
+                statements: Mutex::new(StatementStore::new(config.result_partitions.clone())),
                 faults: Mutex::new(FaultQueue::default()),
                 oauth: RwLock::new(Some(validator)),
                 oauth_server,

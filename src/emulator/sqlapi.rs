@@ -15,13 +15,14 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::auth::{AuthError, Authenticated};
+use super::config::ResultPartitions;
 use super::faults::FaultKind;
 use super::handle::Emulator;
 use super::server::{ConnectionControl, InjectedFault};
-use super::sql::SqlError;
 use super::sql::ast::Statement;
 use super::sql::exec::execute_statement;
 use super::sql::parser::parse_request;
+use super::sql::{ResultSet, SqlError};
 use super::statements::{Outcome, Pending, StoredStatement};
 use super::wire;
 
@@ -176,8 +177,85 @@ fn authenticate(
     Ok(authenticated)
 }
 
+/// Which part of a stored result a request reads, and how it is encoded.
+#[derive(Debug, Clone, Copy)]
+struct ResultView {
+    nullable: bool,
+    /// 0 (the first answer, a poll, `?partition=0`): the ResultSet with its metadata;
+    /// N > 0: that partition's rows alone.
+    partition: usize,
+    rows_per_partition: usize,
+    /// The request accepts gzip and the seed lets partitions be compressed.
+    gzip: bool,
+}
+
+impl ResultView {
+    /// Partition 0, as a submit, a resend or a plain status poll reads it.
+    fn first(partitions: &ResultPartitions, nullable: bool) -> Self {
+        Self {
+            nullable,
+            partition: 0,
+            rows_per_partition: partitions.rows_per_partition,
+            gzip: false,
+        }
+    }
+}
+
+/// Whether `Accept-Encoding` lists gzip (or `*`) without refusing it with `q=0`.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+/// The 200 answer of a successful statement: partition 0 with the metadata of every
+/// partition, or a further partition's bare rows (gzip when the view allows), or 422
+/// for a partition the result does not have. A `Link` header points at the others.
+fn success(result: &ResultSet, stored: &StoredStatement, view: ResultView) -> Response {
+    let handle = &stored.handle;
+    let count = wire::partition_count(result.rows.len(), view.rows_per_partition);
+    let link = (count > 1 && view.partition < count)
+        .then(|| wire::partition_links(handle, view.partition, count));
+    if view.partition == 0 {
+        let body = wire::result_set(
+            result,
+            handle,
+            &stored.request_id,
+            stored.created_on,
+            view.nullable,
+            view.rows_per_partition,
+        );
+        return wire::json_maybe_gzip(&body, false, link);
+    }
+    match wire::partition_rows(
+        result,
+        view.partition,
+        view.nullable,
+        view.rows_per_partition,
+    ) {
+        Some(rows) => wire::json_maybe_gzip(&rows, view.gzip, link),
+        None => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(wire::partition_out_of_range(handle, view.partition, count)),
+        )
+            .into_response(),
+    }
+}
+
 /// The answer for a stored statement; counts a poll when it is still running.
-fn answer(stored: &mut StoredStatement, nullable: bool, now: Timestamp) -> Response {
+fn answer(stored: &mut StoredStatement, view: ResultView, now: Timestamp) -> Response {
     if let Some(pending) = stored.pending.as_mut() {
         if pending.still_running(now) {
             return (
@@ -190,13 +268,7 @@ fn answer(stored: &mut StoredStatement, nullable: bool, now: Timestamp) -> Respo
     }
     let (handle, request_id, created_on) = (&stored.handle, &stored.request_id, stored.created_on);
     match &stored.outcome {
-        Outcome::Success(result) => (
-            StatusCode::OK,
-            Json(wire::result_set(
-                result, handle, request_id, created_on, nullable,
-            )),
-        )
-            .into_response(),
+        Outcome::Success(result) => success(result, stored, view),
         Outcome::Failure(error) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(wire::failure(error, handle, request_id, created_on)),
@@ -343,7 +415,8 @@ async fn submit(
     let response = if stored.pending.is_some() {
         (StatusCode::ACCEPTED, Json(wire::running(&handle, now))).into_response()
     } else {
-        answer(&mut stored, nullable, now)
+        let view = ResultView::first(emulator.statements().partitions(), nullable);
+        answer(&mut stored, view, now)
     };
     {
         let mut statements = emulator.statements();
@@ -407,9 +480,10 @@ fn first_answer(
 ) -> Option<Response> {
     let mut statements = emulator.statements();
     let handle = statements.handle_for_request(request_id)?.to_owned();
+    let view = ResultView::first(statements.partitions(), nullable);
     let stored = statements.get_mut(&handle).filter(|s| s.user == user)?;
     tracing::info!(handle = %handle, "retried request answered from its first execution");
-    let response = answer(stored, nullable, now);
+    let response = answer(stored, view, now);
     statements.note_resend(request_id);
     Some(response)
 }
@@ -449,17 +523,28 @@ async fn status(
     let Ok(nullable) = flag(query.nullable.as_deref(), true) else {
         return bad_request("Incoming request does not contain a valid payload.");
     };
-    if let Some(partition) = query.partition.as_deref()
-        && partition.trim() != "0"
+    let partition = match query
+        .partition
+        .as_deref()
+        .map(|p| p.trim().parse::<usize>())
     {
-        return bad_request("Invalid partition number: results have a single partition 0.");
-    }
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            return bad_request("The partition parameter must be a non-negative integer.");
+        }
+    };
     let now = emulator.clock().now();
     let throttled = matches!(
         fault,
         Some(Extension(InjectedFault(FaultKind::ThrottledPoll)))
     );
     let mut statements = emulator.statements();
+    let view = ResultView {
+        partition,
+        gzip: statements.partitions().gzip && accepts_gzip(&headers),
+        ..ResultView::first(statements.partitions(), nullable)
+    };
     match statements.get_mut(&handle) {
         Some(stored) if stored.user == authenticated.user => {
             if throttled && stored.pending.is_some() {
@@ -470,7 +555,7 @@ async fn status(
                 )
                     .into_response();
             }
-            answer(stored, nullable, now)
+            answer(stored, view, now)
         }
         _ => not_found(&handle),
     }

@@ -8,6 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::config::ResultPartitions;
 use super::sql::{ResultSet, SqlError};
 
 /// How a statement ended.
@@ -57,16 +58,31 @@ pub struct RequestLogEntry {
 /// within seconds, far inside this window.
 pub const RETAINED_STATEMENTS: usize = 10_000;
 
-/// The most recent [`RETAINED_STATEMENTS`] statements.
+/// The most recent [`RETAINED_STATEMENTS`] statements, and how their results are cut
+/// into partitions when answered (the same for the first answer, polls and resends).
 #[derive(Debug, Default)]
 pub struct StatementStore {
     by_handle: HashMap<String, StoredStatement>,
     by_request: HashMap<String, String>,
     order: VecDeque<String>,
     log: VecDeque<RequestLogEntry>,
+    partitions: ResultPartitions,
 }
 
 impl StatementStore {
+    /// An empty store answering results cut as `partitions` says.
+    pub fn new(partitions: ResultPartitions) -> Self {
+        Self {
+            partitions,
+            ..Self::default()
+        }
+    }
+
+    /// How results are cut into partitions.
+    pub fn partitions(&self) -> &ResultPartitions {
+        &self.partitions
+    }
+
     pub fn insert(&mut self, statement: StoredStatement, label: &str) {
         while self.order.len() >= RETAINED_STATEMENTS {
             let Some(oldest) = self.order.pop_front() else {

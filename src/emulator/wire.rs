@@ -1,9 +1,14 @@
 //! JSON bodies of the SQL API v2, shaped as `sqlapi.yaml` (ResultSet, QueryStatus,
-//! QueryFailureStatus, CancelStatus) and Snowflake's `{code, message}` errors.
+//! QueryFailureStatus, CancelStatus), result partitions and Snowflake's
+//! `{code, message}` errors.
+
+use std::io::Write;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -59,41 +64,74 @@ fn row_type(name: &str, column_type: ColumnType) -> Value {
     })
 }
 
-/// A 200 ResultSet body. With `nullable == false`, SQL NULL is the string `"null"`.
+/// The cells of every row, as strings. With `nullable == false`, SQL NULL is the
+/// string `"null"`.
+fn cells(result: &ResultSet, nullable: bool) -> Vec<Value> {
+    result
+        .rows
+        .iter()
+        .map(|row| {
+            Value::Array(
+                row.iter()
+                    .map(|cell| match cell.wire_value() {
+                        Some(v) => Value::String(v.to_owned()),
+                        None if nullable => Value::Null,
+                        None => Value::String("null".into()),
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// How many partitions `rows` rows make with `rows_per_partition` each: at least one,
+/// since an empty result still has an (empty) partition 0.
+pub fn partition_count(rows: usize, rows_per_partition: usize) -> usize {
+    rows.div_ceil(rows_per_partition.max(1)).max(1)
+}
+
+/// The rows of each partition, in order (one empty partition for an empty result).
+fn partitions(rows: Vec<Value>, rows_per_partition: usize) -> Vec<Vec<Value>> {
+    let mut parts: Vec<Vec<Value>> = rows
+        .chunks(rows_per_partition.max(1))
+        .map(<[Value]>::to_vec)
+        .collect();
+    if parts.is_empty() {
+        parts.push(Vec::new());
+    }
+    parts
+}
+
+/// The byte length of a partition's JSON array, as `uncompressedSize` reports it.
+fn json_size(rows: &[Value]) -> usize {
+    serde_json::to_vec(rows).map_or(0, |bytes| bytes.len())
+}
+
+/// A 200 ResultSet body carrying partition 0 in `data` and every partition's size in
+/// `partitionInfo`; the other partitions are fetched by [`partition_rows`].
 pub fn result_set(
     result: &ResultSet,
     handle: &str,
     request_id: &str,
     created_on: Timestamp,
     nullable: bool,
+    rows_per_partition: usize,
 ) -> Value {
-    let data: Vec<Vec<Value>> = result
-        .rows
-        .iter()
-        .map(|row| {
-            row.iter()
-                .map(|cell| match cell.wire_value() {
-                    Some(v) => Value::String(v.to_owned()),
-                    None if nullable => Value::Null,
-                    None => Value::String("null".into()),
-                })
-                .collect()
-        })
+    let mut parts = partitions(cells(result, nullable), rows_per_partition).into_iter();
+    let first = parts.next().unwrap_or_default();
+    let info: Vec<Value> = std::iter::once(&first)
+        .chain(parts.as_slice())
+        .map(|rows| json!({"rowCount": rows.len(), "uncompressedSize": json_size(rows)}))
         .collect();
-    let size: usize = data
-        .iter()
-        .flatten()
-        .map(|v| v.as_str().map_or(4, str::len))
-        .sum();
     json!({
         "resultSetMetaData": {
             "numRows": result.rows.len(),
             "format": "jsonv2",
             "nullable": nullable,
-            "partitionInfo": [{"rowCount": result.rows.len(), "uncompressedSize": size}],
+            "partitionInfo": info,
             "rowType": result.columns.iter().map(|c| row_type(&c.name, c.column_type)).collect::<Vec<_>>(),
         },
-        "data": data,
+        "data": first,
         "code": "090001",
         "sqlState": "00000",
         "message": "Statement executed successfully.",
@@ -102,6 +140,95 @@ pub fn result_set(
         "requestId": request_id,
         "createdOn": created_on.as_millisecond(),
     })
+}
+
+/// The rows of partition `partition` (a bare JSON array, no metadata, as Snowflake
+/// answers `?partition=N`), or `None` when the result has no such partition.
+pub fn partition_rows(
+    result: &ResultSet,
+    partition: usize,
+    nullable: bool,
+    rows_per_partition: usize,
+) -> Option<Value> {
+    partitions(cells(result, nullable), rows_per_partition)
+        .into_iter()
+        .nth(partition)
+        .map(Value::Array)
+}
+
+/// The `Link` header of a partitioned answer: `first`, `last`, and `prev`/`next` around
+/// `partition`, each pointing at `?partition=N` of the statement.
+pub fn partition_links(handle: &str, partition: usize, count: usize) -> String {
+    let last = count.saturating_sub(1);
+    let mut links = vec![(0, "first")];
+    if partition > 0 {
+        links.push((partition - 1, "prev"));
+    }
+    if partition < last {
+        links.push((partition + 1, "next"));
+    }
+    links.push((last, "last"));
+    links
+        .into_iter()
+        .map(|(n, rel)| {
+            format!(
+                "<{}?partition={n}>; rel=\"{rel}\"",
+                status_url(handle, None)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The 422 for a partition number the result does not have. Snowflake documents no
+/// code for it, so the emulator answers a QueryFailureStatus with `090155` (in the
+/// SQL API's `090xxx` range) and SQLSTATE `22023` (invalid parameter value).
+pub fn partition_out_of_range(handle: &str, partition: usize, count: usize) -> Value {
+    json!({
+        "code": PARTITION_OUT_OF_RANGE,
+        "sqlState": "22023",
+        "message": format!(
+            "Partition {partition} does not exist: the result has {count} partition(s), numbered from 0."
+        ),
+        "statementHandle": handle,
+        "statementStatusUrl": status_url(handle, None),
+    })
+}
+
+/// The error code of [`partition_out_of_range`].
+pub const PARTITION_OUT_OF_RANGE: &str = "090155";
+
+/// A 200 JSON answer, gzip-compressed (`Content-Encoding: gzip`) when `gzip` is set.
+/// Compression into memory cannot fail short of allocation failure; should it, the
+/// body goes out plain, which every client reads.
+pub fn json_maybe_gzip(body: &Value, gzip: bool, link: Option<String>) -> Response {
+    let plain = body.to_string().into_bytes();
+    let compressed = gzip.then(|| compress(&plain)).and_then(Result::ok);
+    let mut response = match compressed {
+        Some(bytes) => {
+            let mut response = (StatusCode::OK, bytes).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        None => (StatusCode::OK, plain).into_response(),
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(value) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert(header::LINK, value);
+    }
+    response
+}
+
+fn compress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(bytes)?;
+    encoder.finish()
 }
 
 /// A 422 QueryFailureStatus body.

@@ -126,8 +126,13 @@ pub fn jwt(account: &str, user: &str, key: &TestKey, now_secs: i64) -> String {
 
 /// Starts an in-process server on a free loopback port.
 pub async fn start(test_endpoints: bool) -> RunningEmulator {
+    start_with(config(), test_endpoints).await
+}
+
+/// Starts an in-process server on a free loopback port with a seed of the test's own.
+pub async fn start_with(config: EmulatorConfig, test_endpoints: bool) -> RunningEmulator {
     Emulator::start(
-        config(),
+        config,
         ServeOptions {
             listen: "127.0.0.1:0".parse().expect("addr"),
             test_endpoints,
@@ -199,6 +204,32 @@ pub async fn get(
         status,
         response.json::<Value>().await.unwrap_or(Value::Null),
     )
+}
+
+/// The test seed with results cut into partitions of `rows_per_partition` rows, gzip
+/// allowed or not.
+pub fn partitioned_config(rows_per_partition: usize, gzip: bool) -> EmulatorConfig {
+    let mut config = config();
+    config.result_partitions.rows_per_partition = rows_per_partition;
+    config.result_partitions.gzip = gzip;
+    config
+}
+
+/// Gives BI_SVC `count` tokens named `T01`, `T02`, … (created in that order, which is
+/// the order `SHOW USER PATS` lists them in); returns the names.
+pub fn add_tokens(emulator: &Emulator, count: usize) -> Vec<String> {
+    (1..=count)
+        .map(|i| {
+            let name = format!("T{i:02}");
+            emulator
+                .execute(
+                    &admin(),
+                    &format!("ALTER USER BI_SVC ADD PAT {name} ROLE_RESTRICTION = 'ANALYST'"),
+                )
+                .unwrap_or_else(|e| panic!("token {name}: {e:?}"));
+            name
+        })
+        .collect()
 }
 
 /// Cell `column` (case-insensitive) of row `row` in a ResultSet body.
