@@ -5,7 +5,9 @@ mod emulator_support;
 
 use std::path::PathBuf;
 
-use emulator_support::{admin_jwt, get, http, post_sql, start};
+use emulator_support::{
+    add_tokens, admin_jwt, get, http, partitioned_config, post_sql, start, start_with,
+};
 use serde_json::{Map, Value, json};
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
 
@@ -252,5 +254,56 @@ async fn sql_api_answers_match_the_published_schemas() {
     .await;
     assert_eq!(status, 401);
     assert_valid(&error, &body, "401 body");
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn partitioned_answers_match_the_published_schemas() {
+    let sqlapi = load("sqlapi.yaml");
+    let result_set = schema(&sqlapi, "ResultSet");
+    let failure = schema(&sqlapi, "QueryFailureStatus");
+    // A further partition is the `data` of a ResultSet, alone.
+    let rows = result_set["properties"]["data"].clone();
+    assert!(
+        !jsonschema::is_valid(&rows, &json!({"data": []})),
+        "the rows schema constrains answers"
+    );
+
+    let running = start_with(partitioned_config(5, false), false).await;
+    add_tokens(running.emulator(), 12);
+    let client = http();
+    let admin = admin_jwt(&running);
+    let (status, _, first) = post_sql(
+        &client,
+        &running,
+        &admin,
+        "SHOW USER PATS FOR USER BI_SVC",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        first["resultSetMetaData"]["partitionInfo"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert_valid(&result_set, &first, "partition 0 of a partitioned result");
+    assert_known_fields(&result_set, &first, &["requestId"], "partition 0");
+    let handle = first["statementHandle"]
+        .as_str()
+        .expect("handle")
+        .to_owned();
+
+    for partition in 1..=2 {
+        let path = format!("/api/v2/statements/{handle}?partition={partition}");
+        let (status, body) = get(&client, &running, &admin, &path).await;
+        assert_eq!(status, 200, "{body}");
+        assert_valid(&rows, &body, &format!("partition {partition}"));
+    }
+    let path = format!("/api/v2/statements/{handle}?partition=3");
+    let (status, body) = get(&client, &running, &admin, &path).await;
+    assert_eq!(status, 422, "{body}");
+    assert_valid(&failure, &body, "422 for a partition out of range");
     running.shutdown().await;
 }

@@ -8,6 +8,7 @@ mod emulator_support;
 
 mod errors;
 mod ops;
+mod partitions;
 mod polling;
 mod props;
 mod retries;
