@@ -15,16 +15,15 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::auth::{AuthError, Authenticated};
-use super::config::ResultPartitions;
 use super::faults::FaultKind;
 use super::handle::Emulator;
 use super::server::{ConnectionControl, InjectedFault};
+use super::sql::SqlError;
 use super::sql::ast::Statement;
 use super::sql::exec::execute_statement;
 use super::sql::parser::parse_request;
-use super::sql::{ResultSet, SqlError};
 use super::statements::{Outcome, Pending, StoredStatement};
-use super::wire;
+use super::wire::{self, ResultView};
 
 /// The SQL API routes.
 pub fn router() -> Router<Emulator> {
@@ -177,30 +176,6 @@ fn authenticate(
     Ok(authenticated)
 }
 
-/// Which part of a stored result a request reads, and how it is encoded.
-#[derive(Debug, Clone, Copy)]
-struct ResultView {
-    nullable: bool,
-    /// 0 (the first answer, a poll, `?partition=0`): the ResultSet with its metadata;
-    /// N > 0: that partition's rows alone.
-    partition: usize,
-    rows_per_partition: usize,
-    /// The request accepts gzip and the seed lets partitions be compressed.
-    gzip: bool,
-}
-
-impl ResultView {
-    /// Partition 0, as a submit, a resend or a plain status poll reads it.
-    fn first(partitions: &ResultPartitions, nullable: bool) -> Self {
-        Self {
-            nullable,
-            partition: 0,
-            rows_per_partition: partitions.rows_per_partition,
-            gzip: false,
-        }
-    }
-}
-
 /// Whether `Accept-Encoding` lists gzip (or `*`) without refusing it with `q=0`.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -220,40 +195,6 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The 200 answer of a successful statement: partition 0 with the metadata of every
-/// partition, or a further partition's bare rows (gzip when the view allows), or 422
-/// for a partition the result does not have. A `Link` header points at the others.
-fn success(result: &ResultSet, stored: &StoredStatement, view: ResultView) -> Response {
-    let handle = &stored.handle;
-    let count = wire::partition_count(result.rows.len(), view.rows_per_partition);
-    let link = (count > 1 && view.partition < count)
-        .then(|| wire::partition_links(handle, view.partition, count));
-    if view.partition == 0 {
-        let body = wire::result_set(
-            result,
-            handle,
-            &stored.request_id,
-            stored.created_on,
-            view.nullable,
-            view.rows_per_partition,
-        );
-        return wire::json_maybe_gzip(&body, false, link);
-    }
-    match wire::partition_rows(
-        result,
-        view.partition,
-        view.nullable,
-        view.rows_per_partition,
-    ) {
-        Some(rows) => wire::json_maybe_gzip(&rows, view.gzip, link),
-        None => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(wire::partition_out_of_range(handle, view.partition, count)),
-        )
-            .into_response(),
-    }
-}
-
 /// The answer for a stored statement; counts a poll when it is still running.
 fn answer(stored: &mut StoredStatement, view: ResultView, now: Timestamp) -> Response {
     if let Some(pending) = stored.pending.as_mut() {
@@ -268,7 +209,7 @@ fn answer(stored: &mut StoredStatement, view: ResultView, now: Timestamp) -> Res
     }
     let (handle, request_id, created_on) = (&stored.handle, &stored.request_id, stored.created_on);
     match &stored.outcome {
-        Outcome::Success(result) => success(result, stored, view),
+        Outcome::Success(result) => wire::success(result, handle, request_id, created_on, view),
         Outcome::Failure(error) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(wire::failure(error, handle, request_id, created_on)),
@@ -594,5 +535,29 @@ async fn cancel(
             (StatusCode::OK, Json(wire::cancelled(&handle))).into_response()
         }
         _ => not_found(&handle),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepts(value: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            value.parse().expect("header value"),
+        );
+        accepts_gzip(&headers)
+    }
+
+    #[test]
+    fn gzip_is_used_only_when_the_request_accepts_it() {
+        assert!(accepts("gzip"));
+        assert!(accepts("deflate, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("deflate, br"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 }

@@ -12,6 +12,7 @@ use flate2::write::GzEncoder;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use super::config::ResultPartitions;
 use super::sql::{ColumnType, ResultSet, SqlError};
 
 /// `/api/v2/statements/<handle>` (with `?requestId=` when known).
@@ -180,6 +181,69 @@ pub fn partition_links(handle: &str, partition: usize, count: usize) -> String {
         .join(",")
 }
 
+/// Which part of a stored result a request reads, and how it is encoded.
+#[derive(Debug, Clone, Copy)]
+pub struct ResultView {
+    pub nullable: bool,
+    /// 0 (the first answer, a poll, `?partition=0`): the ResultSet with its metadata;
+    /// N > 0: that partition's rows alone.
+    pub partition: usize,
+    pub rows_per_partition: usize,
+    /// The request accepts gzip and the seed lets partitions be compressed.
+    pub gzip: bool,
+}
+
+impl ResultView {
+    /// Partition 0, as a submit, a resend or a plain status poll reads it.
+    pub fn first(partitions: &ResultPartitions, nullable: bool) -> Self {
+        Self {
+            nullable,
+            partition: 0,
+            rows_per_partition: partitions.rows_per_partition,
+            gzip: false,
+        }
+    }
+}
+
+/// The 200 answer of a successful statement: partition 0 with the metadata of every
+/// partition, or a further partition's bare rows (gzip when the view allows), or 422
+/// for a partition the result does not have. A `Link` header points at the others.
+pub fn success(
+    result: &ResultSet,
+    handle: &str,
+    request_id: &str,
+    created_on: Timestamp,
+    view: ResultView,
+) -> Response {
+    let count = partition_count(result.rows.len(), view.rows_per_partition);
+    let link = (count > 1 && view.partition < count)
+        .then(|| partition_links(handle, view.partition, count));
+    if view.partition == 0 {
+        let body = result_set(
+            result,
+            handle,
+            request_id,
+            created_on,
+            view.nullable,
+            view.rows_per_partition,
+        );
+        return json_maybe_gzip(&body, false, link);
+    }
+    match partition_rows(
+        result,
+        view.partition,
+        view.nullable,
+        view.rows_per_partition,
+    ) {
+        Some(rows) => json_maybe_gzip(&rows, view.gzip, link),
+        None => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(partition_out_of_range(handle, view.partition, count)),
+        )
+            .into_response(),
+    }
+}
+
 /// The 422 for a partition number the result does not have. Snowflake documents no
 /// code for it, so the emulator answers a QueryFailureStatus with `090155` (in the
 /// SQL API's `090xxx` range) and SQLSTATE `22023` (invalid parameter value).
@@ -277,4 +341,58 @@ pub fn cancelled(handle: &str) -> Value {
         "statementHandle": handle,
         "statementStatusUrl": status_url(handle, None),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_result_still_has_an_empty_partition_0() {
+        assert_eq!(partition_count(0, 5), 1);
+        assert_eq!(partition_count(12, 5), 3);
+        assert_eq!(partition_count(10, 5), 2);
+        let mut empty = ResultSet::status("x");
+        empty.rows.clear();
+        let body = result_set(&empty, "h", "r", Timestamp::UNIX_EPOCH, true, 5);
+        assert_eq!(
+            body["resultSetMetaData"]["partitionInfo"],
+            json!([{"rowCount": 0, "uncompressedSize": 2}])
+        );
+        assert_eq!(partition_rows(&empty, 1, true, 5), None);
+    }
+
+    #[test]
+    fn links_name_the_first_last_and_neighbouring_partitions() {
+        let middle = partition_links("h", 1, 3);
+        for expected in [
+            "</api/v2/statements/h?partition=0>; rel=\"first\"",
+            "</api/v2/statements/h?partition=0>; rel=\"prev\"",
+            "</api/v2/statements/h?partition=2>; rel=\"next\"",
+            "</api/v2/statements/h?partition=2>; rel=\"last\"",
+        ] {
+            assert!(middle.contains(expected), "{middle}");
+        }
+        assert!(!partition_links("h", 0, 3).contains("prev"));
+        assert!(!partition_links("h", 2, 3).contains("next"));
+    }
+
+    #[tokio::test]
+    async fn a_gzip_answer_decompresses_to_the_json_body() {
+        use std::io::Read;
+        let body = json!([["a", null]]);
+        let plain = json_maybe_gzip(&body, false, None);
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        let response = json_maybe_gzip(&body, true, None);
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body read");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .expect("decompresses");
+        assert_eq!(serde_json::from_str::<Value>(&text).ok(), Some(body));
+    }
 }
