@@ -224,3 +224,61 @@ fn assert_every_case(
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// The README's "Try it" snippet, run as written (only the port changes) with the current
+/// connector against an emulator seeded from `examples/emulator.yaml`: the first thing a
+/// new user runs must keep working.
+#[tokio::test]
+async fn the_readme_snippet_runs_against_the_example_account() {
+    use snowflake_token_operator::emulator::{Emulator, EmulatorConfig, ServeOptions};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = EmulatorConfig::from_file(&root.join("examples/emulator.yaml"))
+        .expect("examples/emulator.yaml loads");
+    let running = Emulator::start(
+        config,
+        ServeOptions {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            test_endpoints: false,
+        },
+    )
+    .await
+    .expect("emulator starts");
+
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let snippet = readme
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README has a ```python block");
+    assert!(
+        snippet.contains("port=8085"),
+        "the snippet names the emulator's default port"
+    );
+    let snippet = snippet.replace(
+        "port=8085",
+        &format!("port={}", running.local_addr().port()),
+    );
+    let expected = snippet
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("# "))
+        .expect("the snippet ends with its expected output as a comment")
+        .to_owned();
+
+    let python = Connector::Latest.python().await;
+    let output = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(&snippet)
+        .current_dir(root)
+        .output()
+        .await
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the README snippet failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.trim(), expected, "what the README promises");
+    running.shutdown().await;
+}
