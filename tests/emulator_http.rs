@@ -6,7 +6,9 @@ mod emulator_support;
 
 use std::time::Duration;
 
-use emulator_support::{admin_jwt, cell, get, http, jwt, key, now_secs, post_sql, sign, start};
+use emulator_support::{
+    admin_jwt, cancel, cell, get, http, jwt, key, now_secs, post_sql, sign, start,
+};
 use serde_json::{Value, json};
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
 
@@ -349,19 +351,8 @@ async fn cancel_stops_a_running_statement() {
     let (status, _, body) = post_sql(&client, &running, &admin, SELECT, "").await;
     assert_eq!(status, 202);
     let handle = body["statementHandle"].as_str().expect("handle").to_owned();
-    let response = client
-        .post(format!(
-            "{}/api/v2/statements/{handle}/cancel",
-            running.base_url()
-        ))
-        .header("Authorization", format!("Bearer {admin}"))
-        .header("Accept", "application/json")
-        .header("User-Agent", "t/1")
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status().as_u16(), 200);
-    let body: Value = response.json().await.expect("json");
+    let (status, body) = cancel(&client, &running, &admin, &handle).await;
+    assert_eq!(status, 200);
     assert_eq!(
         (body["code"].as_str(), body["sqlState"].as_str()),
         (Some("000604"), Some("57014"))

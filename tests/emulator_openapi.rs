@@ -6,7 +6,7 @@ mod emulator_support;
 use std::path::PathBuf;
 
 use emulator_support::{
-    add_tokens, admin_jwt, get, http, partitioned_config, post_sql, start, start_with,
+    add_tokens, admin_jwt, cancel, get, http, partitioned_config, post_sql, start, start_with,
 };
 use serde_json::{Map, Value, json};
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
@@ -112,7 +112,7 @@ async fn sql_api_answers_match_the_published_schemas() {
     let result_set = schema(&sqlapi, "ResultSet");
     let query_status = schema(&sqlapi, "QueryStatus");
     let failure = schema(&sqlapi, "QueryFailureStatus");
-    let cancel = schema(&sqlapi, "CancelStatus");
+    let cancel_status = schema(&sqlapi, "CancelStatus");
     let error = schema(&common, "ErrorResponse");
 
     // The converted schemas do constrain answers (guards against a no-op conversion).
@@ -194,20 +194,9 @@ async fn sql_api_answers_match_the_published_schemas() {
     let (_, _, body) = post_sql(&client, &running, &admin, "SELECT CURRENT_USER()", "").await;
     let running_handle = body["statementHandle"].as_str().expect("handle").to_owned();
     for h in [running_handle, handle] {
-        let response = client
-            .post(format!(
-                "{}/api/v2/statements/{h}/cancel",
-                running.base_url()
-            ))
-            .header("Authorization", format!("Bearer {admin}"))
-            .header("Accept", "application/json")
-            .header("User-Agent", "t/1")
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(response.status().as_u16(), 200);
-        let body: Value = response.json().await.expect("json");
-        assert_valid(&cancel, &body, "CancelStatus");
+        let (status, body) = cancel(&client, &running, &admin, &h).await;
+        assert_eq!(status, 200);
+        assert_valid(&cancel_status, &body, "CancelStatus");
     }
 
     running.inject_fault(FaultSpec::new(

@@ -184,6 +184,31 @@ pub async fn post_sql(
     (status, headers, body)
 }
 
+/// `POST /api/v2/statements/{handle}/cancel`; returns status and body.
+pub async fn cancel(
+    client: &reqwest::Client,
+    running: &RunningEmulator,
+    bearer: &str,
+    handle: &str,
+) -> (u16, Value) {
+    let response = client
+        .post(format!(
+            "{}/api/v2/statements/{handle}/cancel",
+            running.base_url()
+        ))
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Accept", "application/json")
+        .header("User-Agent", "emulator-tests/1.0")
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
 /// `GET` a path with a bearer token.
 pub async fn get(
     client: &reqwest::Client,
