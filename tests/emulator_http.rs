@@ -7,7 +7,7 @@ mod emulator_support;
 use std::time::Duration;
 
 use emulator_support::{
-    admin_jwt, cancel, cell, get, http, jwt, key, now_secs, post_sql, sign, start,
+    admin_jwt, cancel, cell, get, http, jwt, key, now_secs, post_sql, sign, start, statement_handle,
 };
 use serde_json::{Value, json};
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
@@ -350,7 +350,7 @@ async fn cancel_stops_a_running_statement() {
     ));
     let (status, _, body) = post_sql(&client, &running, &admin, SELECT, "").await;
     assert_eq!(status, 202);
-    let handle = body["statementHandle"].as_str().expect("handle").to_owned();
+    let handle = statement_handle(&body);
     let (status, body) = cancel(&client, &running, &admin, &handle).await;
     assert_eq!(status, 200);
     assert_eq!(

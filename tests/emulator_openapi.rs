@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use emulator_support::{
     add_tokens, admin_jwt, cancel, get, http, partitioned_config, post_sql, start, start_with,
+    statement_handle,
 };
 use serde_json::{Map, Value, json};
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
@@ -171,7 +172,7 @@ async fn sql_api_answers_match_the_published_schemas() {
     .await;
     assert_eq!(status, 202);
     assert_valid(&query_status, &body, "202 QueryStatus");
-    let handle = body["statementHandle"].as_str().expect("handle").to_owned();
+    let handle = statement_handle(&body);
 
     let (status, _, body) = post_sql(
         &client,
@@ -192,7 +193,7 @@ async fn sql_api_answers_match_the_published_schemas() {
         1,
     ));
     let (_, _, body) = post_sql(&client, &running, &admin, "SELECT CURRENT_USER()", "").await;
-    let running_handle = body["statementHandle"].as_str().expect("handle").to_owned();
+    let running_handle = statement_handle(&body);
     for h in [running_handle, handle] {
         let (status, body) = cancel(&client, &running, &admin, &h).await;
         assert_eq!(status, 200);
@@ -221,7 +222,7 @@ async fn sql_api_answers_match_the_published_schemas() {
         1,
     ));
     let (_, _, body) = post_sql(&client, &running, &admin, "SELECT CURRENT_USER()", "").await;
-    let polled = body["statementHandle"].as_str().expect("handle").to_owned();
+    let polled = statement_handle(&body);
     running.inject_fault(FaultSpec::new(FaultKind::ThrottledPoll, 1).on_method("GET"));
     let (status, body) = get(
         &client,
@@ -279,10 +280,7 @@ async fn partitioned_answers_match_the_published_schemas() {
     );
     assert_valid(&result_set, &first, "partition 0 of a partitioned result");
     assert_known_fields(&result_set, &first, &["requestId"], "partition 0");
-    let handle = first["statementHandle"]
-        .as_str()
-        .expect("handle")
-        .to_owned();
+    let handle = statement_handle(&first);
 
     for partition in 1..=2 {
         let path = format!("/api/v2/statements/{handle}?partition={partition}");

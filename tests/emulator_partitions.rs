@@ -8,7 +8,7 @@ mod emulator_support;
 use std::io::Read;
 
 use emulator_support::{
-    add_tokens, admin_jwt, get, http, partitioned_config, post_sql, start_with,
+    add_tokens, admin_jwt, get, http, partitioned_config, post_sql, start_with, statement_handle,
 };
 use flate2::read::GzDecoder;
 use serde_json::Value;
@@ -114,10 +114,7 @@ async fn a_large_result_comes_in_partitions_fetched_by_number() {
     {
         assert!(info["uncompressedSize"].as_u64().is_some_and(|s| s > 0));
     }
-    let handle = first["statementHandle"]
-        .as_str()
-        .expect("handle")
-        .to_owned();
+    let handle = statement_handle(&first);
     let link = headers["link"].to_str().expect("a Link header");
     let next = format!("</api/v2/statements/{handle}?partition=1>; rel=\"next\"");
     assert!(
@@ -162,10 +159,7 @@ async fn a_partition_out_of_range_is_refused_with_422_and_a_bad_number_with_400(
     add_tokens(running.emulator(), 12);
     let admin = admin_jwt(&running);
     let (_, _, first) = post_sql(&http(), &running, &admin, SHOW, "").await;
-    let handle = first["statementHandle"]
-        .as_str()
-        .expect("handle")
-        .to_owned();
+    let handle = statement_handle(&first);
 
     let beyond = fetch_partition(&running, &admin, &handle, "3", true).await;
     assert_eq!(beyond.status, 422, "{}", beyond.body);
@@ -198,10 +192,7 @@ async fn the_result_of_an_asynchronous_statement_is_partitioned_the_same_way() {
     let admin = admin_jwt(&running);
     let (status, _, accepted) = post_sql(&http(), &running, &admin, SHOW, "?async=true").await;
     assert_eq!(status, 202, "{accepted}");
-    let handle = accepted["statementHandle"]
-        .as_str()
-        .expect("handle")
-        .to_owned();
+    let handle = statement_handle(&accepted);
 
     let (status, polled) = get(
         &http(),
@@ -227,10 +218,7 @@ async fn a_seed_without_gzip_serves_partitions_plain_even_when_gzip_is_accepted(
     let tokens = add_tokens(running.emulator(), 12);
     let admin = admin_jwt(&running);
     let (_, _, first) = post_sql(&http(), &running, &admin, SHOW, "").await;
-    let handle = first["statementHandle"]
-        .as_str()
-        .expect("handle")
-        .to_owned();
+    let handle = statement_handle(&first);
     let second = fetch_partition(&running, &admin, &handle, "1", true).await;
     assert_eq!(second.status, 200);
     assert_eq!(second.encoding, None);
@@ -250,10 +238,7 @@ async fn by_default_a_result_comes_whole_in_partition_0() {
         headers.get("link").is_none(),
         "one partition needs no links"
     );
-    let handle = first["statementHandle"]
-        .as_str()
-        .expect("handle")
-        .to_owned();
+    let handle = statement_handle(&first);
     let beyond = fetch_partition(&running, &admin, &handle, "1", false).await;
     assert_eq!(beyond.status, 422);
 }

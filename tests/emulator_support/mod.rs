@@ -184,6 +184,14 @@ pub async fn post_sql(
     (status, headers, body)
 }
 
+/// The `statementHandle` of a SQL API answer (a test failure when it has none).
+pub fn statement_handle(body: &Value) -> String {
+    body["statementHandle"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no statementHandle in {body}"))
+        .to_owned()
+}
+
 /// `POST /api/v2/statements/{handle}/cancel`; returns status and body.
 pub async fn cancel(
     client: &reqwest::Client,
