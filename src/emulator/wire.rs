@@ -43,12 +43,17 @@ pub fn too_many_requests(retry_after_secs: Option<u64>) -> Response {
     response
 }
 
-fn row_type(name: &str, column_type: ColumnType) -> Value {
+/// Column metadata (`rowType` of the SQL API, `rowtype` of the driver protocol).
+/// `absent` fills `length`, `precision` and `scale` where the type has none: the SQL API
+/// answers `0` (its OpenAPI schema declares plain integers), the driver protocol `null`
+/// (what Snowflake sends and the connectors read).
+pub(crate) fn row_type(name: &str, column_type: ColumnType, absent: &Value) -> Value {
+    let text = json!(16_777_216);
     let (length, precision, scale, byte_length) = match column_type {
-        ColumnType::Text => (16_777_216, 0, 0, json!(16_777_216)),
-        ColumnType::Fixed => (0, 38, 0, Value::Null),
-        ColumnType::TimestampLtz => (0, 0, 9, Value::Null),
-        ColumnType::Boolean => (0, 0, 0, Value::Null),
+        ColumnType::Text => (text.clone(), absent.clone(), absent.clone(), text),
+        ColumnType::Fixed => (absent.clone(), json!(38), json!(0), Value::Null),
+        ColumnType::TimestampLtz => (absent.clone(), json!(0), json!(9), Value::Null),
+        ColumnType::Boolean => (absent.clone(), absent.clone(), absent.clone(), Value::Null),
     };
     json!({
         "name": name,
@@ -130,7 +135,7 @@ pub fn result_set(
             "format": "jsonv2",
             "nullable": nullable,
             "partitionInfo": info,
-            "rowType": result.columns.iter().map(|c| row_type(&c.name, c.column_type)).collect::<Vec<_>>(),
+            "rowType": result.columns.iter().map(|c| row_type(&c.name, c.column_type, &json!(0))).collect::<Vec<_>>(),
         },
         "data": first,
         "code": "090001",

@@ -11,38 +11,10 @@ use serde_json::{Value, json};
 
 use super::wire::{self, BAD_PAYLOAD};
 use crate::emulator::handle::Emulator;
-use crate::emulator::sql::{ColumnType, ResultSet, SqlError};
+use crate::emulator::sql::{ResultSet, SqlError};
 
 /// `statementTypeId` of a SELECT: the connector counts rows from the rowset for it.
 const SELECT_STATEMENT_TYPE: u32 = 4096;
-
-/// Column metadata as `cursor.py` `ResultMetadataV2.from_column` reads it.
-fn row_type(name: &str, column_type: ColumnType) -> Value {
-    let (length, precision, scale, byte_length) = match column_type {
-        ColumnType::Text => (
-            json!(16_777_216),
-            Value::Null,
-            Value::Null,
-            json!(16_777_216),
-        ),
-        ColumnType::Fixed => (Value::Null, json!(38), json!(0), Value::Null),
-        ColumnType::TimestampLtz => (Value::Null, json!(0), json!(9), Value::Null),
-        ColumnType::Boolean => (Value::Null, Value::Null, Value::Null, Value::Null),
-    };
-    json!({
-        "name": name,
-        "database": "",
-        "schema": "",
-        "table": "",
-        "nullable": true,
-        "type": column_type.wire_name(),
-        "length": length,
-        "precision": precision,
-        "scale": scale,
-        "byteLength": byte_length,
-        "collation": null,
-    })
-}
 
 fn result_answer(result: &ResultSet, query_id: &str, role: &str) -> Response {
     let rowset: Vec<Vec<Value>> = result
@@ -61,7 +33,7 @@ fn result_answer(result: &ResultSet, query_id: &str, role: &str) -> Response {
             "rowtype": result
                 .columns
                 .iter()
-                .map(|c| row_type(&c.name, c.column_type))
+                .map(|c| crate::emulator::wire::row_type(&c.name, c.column_type, &Value::Null))
                 .collect::<Vec<_>>(),
             "rowset": rowset,
             "total": total,
