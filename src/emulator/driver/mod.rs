@@ -10,7 +10,6 @@
 mod login;
 mod query;
 mod session;
-mod telemetry;
 mod wire;
 
 use axum::Router;
@@ -26,7 +25,7 @@ pub fn router() -> Router<Emulator> {
         .route("/session/v1/login-request", post(login::login))
         .route("/queries/v1/query-request", post(query::query))
         .route("/session", post(session::delete))
-        .route("/session/heartbeat", post(session::heartbeat))
+        .route("/session/heartbeat", post(session::acknowledge))
         .route("/session/token-request", post(session::renew))
-        .route("/telemetry/send", post(telemetry::send))
+        .route("/telemetry/send", post(session::acknowledge))
 }

@@ -178,9 +178,11 @@ pub async fn delete(
     }
 }
 
-/// `POST /session/heartbeat`: keeps nothing alive (the emulator's sessions live their
-/// full validity), but answers like Snowflake for a live session.
-pub async fn heartbeat(State(emulator): State<Emulator>, headers: HeaderMap) -> Response {
+/// `POST /session/heartbeat` and `POST /telemetry/send`: succeed for a live session and
+/// change nothing. The emulator's sessions live their full validity, so a heartbeat keeps
+/// nothing alive; client-side telemetry logs (sent when a login answer turns telemetry on,
+/// which the emulator never does, or always by the 5.x connector at close) are dropped.
+pub async fn acknowledge(State(emulator): State<Emulator>, headers: HeaderMap) -> Response {
     let now = emulator.clock().now();
     let Some(token) = wire::session_token(&headers) else {
         return wire::no_session();
