@@ -124,6 +124,18 @@ fn login(server: &mut OAuthServer, dir: &InMemoryDirectory, single_use: bool) ->
         .expect("code exchange")
 }
 
+/// Authorizes with `scope` and exchanges the code with the integration's first secret.
+fn login_with_scope(
+    server: &mut OAuthServer,
+    dir: &InMemoryDirectory,
+    scope: &str,
+) -> TokenResponse {
+    let code = authorize_code(server, dir, &auth_request(Some(scope)));
+    server
+        .token(dir, &exchange(&code), Some(&basic(CLIENT_ID, SECRET)), t0())
+        .expect("code exchange")
+}
+
 fn grant_error(result: Result<TokenResponse, TokenError>) -> InvalidGrantReason {
     match result {
         Err(TokenError::InvalidGrant(reason)) => reason,

@@ -249,19 +249,7 @@ fn login_and_consent_failures_get_390302() {
 #[test]
 fn default_role_is_used_without_a_role_scope() {
     let mut server = server_with(|_| {});
-    let code = authorize_code(
-        &mut server,
-        &directory(),
-        &auth_request(Some("refresh_token")),
-    );
-    let tokens = server
-        .token(
-            &directory(),
-            &exchange(&code),
-            Some(&basic(CLIENT_ID, SECRET)),
-            t0(),
-        )
-        .expect("exchange");
+    let tokens = login_with_scope(&mut server, &directory(), "refresh_token");
     assert_eq!(tokens.scope, "refresh_token session:role:ANALYST");
     let session = server
         .validate_access_token(tokens.access_token.expose(), t0())

@@ -60,19 +60,7 @@ fn access_token_validity_follows_the_integration() {
 #[test]
 fn no_refresh_token_without_offline_access_or_when_disabled() {
     let mut server = server_with(|_| {});
-    let code = authorize_code(
-        &mut server,
-        &directory(),
-        &auth_request(Some("session:role:ANALYST")),
-    );
-    let tokens = server
-        .token(
-            &directory(),
-            &exchange(&code),
-            Some(&basic(CLIENT_ID, SECRET)),
-            t0(),
-        )
-        .expect("exchange");
+    let tokens = login_with_scope(&mut server, &directory(), "session:role:ANALYST");
     assert!(tokens.refresh_token.is_none() && tokens.to_json().get("refresh_token").is_none());
 
     let mut server = server_with(|i| i.issue_refresh_tokens = false);
