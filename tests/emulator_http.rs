@@ -7,7 +7,8 @@ mod emulator_support;
 use std::time::Duration;
 
 use emulator_support::{
-    admin_jwt, cancel, cell, get, http, jwt, key, now_secs, post_sql, sign, start, statement_handle,
+    admin_jwt, cancel, cell, get, http, jwt, key, mint_pat, now_secs, post_sql, sign, start,
+    statement_handle,
 };
 use serde_json::{Value, json};
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
@@ -150,16 +151,13 @@ async fn pat_bearer_sessions_run_as_the_restriction_role() {
     let running = start(false).await;
     let client = http();
     let admin = admin_jwt(&running);
-    let (status, _, body) = post_sql(
+    let secret = mint_pat(
         &client,
         &running,
         &admin,
         "ALTER USER BI_SVC ADD PAT bi ROLE_RESTRICTION = 'LOADER'",
-        "",
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    let secret = cell(&body, 0, "token_secret").expect("secret").to_owned();
 
     let (status, _, body) = post_sql(&client, &running, &secret, SELECT, "").await;
     assert_eq!(status, 200, "{body}");
@@ -488,8 +486,7 @@ async fn test_endpoints_exist_only_when_enabled_and_never_show_secrets() {
 
     let open = start(true).await;
     let admin = admin_jwt(&open);
-    let (_, _, body) = post_sql(&client, &open, &admin, "ALTER USER ALICE ADD PAT mine", "").await;
-    let secret = cell(&body, 0, "token_secret").expect("secret").to_owned();
+    let secret = mint_pat(&client, &open, &admin, "ALTER USER ALICE ADD PAT mine").await;
     let state = client
         .get(format!("{}/_emulator/state", open.base_url()))
         .send()
@@ -586,15 +583,13 @@ async fn network_policies_admit_only_their_allowed_ips() {
     let running = start(false).await;
     let client = http();
     let admin = admin_jwt(&running);
-    let (_, _, body) = post_sql(
+    let secret = mint_pat(
         &client,
         &running,
         &admin,
         "ALTER USER BI_SVC ADD PAT np ROLE_RESTRICTION = 'ANALYST'",
-        "",
     )
     .await;
-    let secret = cell(&body, 0, "token_secret").expect("secret").to_owned();
     assert_eq!(
         post_sql(&client, &running, &secret, SELECT, "").await.0,
         200

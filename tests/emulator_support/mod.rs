@@ -184,6 +184,20 @@ pub async fn post_sql(
     (status, headers, body)
 }
 
+/// Runs an `ALTER USER … ADD PAT` statement and returns the secret it shows once.
+pub async fn mint_pat(
+    client: &reqwest::Client,
+    running: &RunningEmulator,
+    bearer: &str,
+    add_pat: &str,
+) -> String {
+    let (status, _, body) = post_sql(client, running, bearer, add_pat, "").await;
+    assert_eq!(status, 200, "{add_pat}: {body}");
+    cell(&body, 0, "token_secret")
+        .unwrap_or_else(|| panic!("no token_secret in {body}"))
+        .to_owned()
+}
+
 /// The `statementHandle` of a SQL API answer (a test failure when it has none).
 pub fn statement_handle(body: &Value) -> String {
     body["statementHandle"]
