@@ -58,13 +58,13 @@ fn main() -> ExitCode {
 
 /// `crd`: prints the CRDs, or writes them into `--dir`.
 fn crd(args: &CrdArgs) -> ExitCode {
-    use snowflake_token_operator::api::{crds, render};
+    use snowflake_token_operator::api::{crd_yaml, crds};
     use std::io::Write as _;
     let result = match &args.dir {
-        Some(dir) => render::write_dir(&crds(), dir)
+        Some(dir) => crd_yaml::write_dir(&crds(), dir)
             .map(|_| ())
             .map_err(|e| e.to_string()),
-        None => render::all_to_yaml(&crds())
+        None => crd_yaml::all_to_yaml(&crds())
             .map_err(|e| e.to_string())
             .and_then(|yaml| {
                 // A closed pipe (`| head`) is an error to report, not a panic.

@@ -24,7 +24,7 @@ fn load(file: &str) -> Value {
             path.display()
         )
     });
-    serde_yaml::from_str(&text).expect("the OpenAPI file is YAML")
+    serde_saphyr::from_str(&text).expect("the OpenAPI file is YAML")
 }
 
 /// Converts an OpenAPI 3.0 schema to JSON Schema: inline `$ref`s, turn `nullable`

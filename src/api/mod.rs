@@ -6,8 +6,8 @@
 
 pub mod conditions;
 pub mod connection;
+pub mod crd_yaml;
 pub mod refs;
-pub mod render;
 pub mod rules;
 #[cfg(test)]
 mod schema_tests;

@@ -16,7 +16,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("invalid emulator config: {0}")]
-    Parse(#[from] serde_yaml::Error),
+    Parse(#[from] serde_saphyr::Error),
     #[error("invalid emulator config: {0}")]
     Invalid(String),
 }
@@ -238,7 +238,7 @@ impl EmulatorConfig {
 
     /// Parses a YAML seed.
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
-        let config: EmulatorConfig = serde_yaml::from_str(text)?;
+        let config: EmulatorConfig = serde_saphyr::from_str(text)?;
         if config.pat_policy.default_expiry_days == 0
             || config.pat_policy.default_expiry_days > config.pat_policy.max_expiry_days
         {

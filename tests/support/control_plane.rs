@@ -341,7 +341,7 @@ pub fn crds_from_repo() -> Result<Vec<CustomResourceDefinition>, String> {
         .map(|file| {
             let text =
                 std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))
+            serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))
         })
         .collect()
 }

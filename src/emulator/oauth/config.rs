@@ -302,7 +302,7 @@ integrations:
 
     #[test]
     fn yaml_seed_gets_snowflake_defaults() {
-        let config: OAuthConfig = serde_yaml::from_str(YAML).expect("parses");
+        let config: OAuthConfig = serde_saphyr::from_str(YAML).expect("parses");
         config.validate().expect("valid");
         let i = &config.integrations[0];
         assert!(i.enabled && i.issue_refresh_tokens && i.auto_consent);
@@ -318,7 +318,7 @@ integrations:
 
     #[test]
     fn debug_of_config_hides_client_secrets() {
-        let config: OAuthConfig = serde_yaml::from_str(YAML).expect("parses");
+        let config: OAuthConfig = serde_saphyr::from_str(YAML).expect("parses");
         let shown = format!("{config:?}");
         assert!(
             !shown.contains("s3cret") && !shown.contains("zweites"),
@@ -328,7 +328,7 @@ integrations:
 
     #[test]
     fn privileged_roles_are_blocked_unless_disabled() {
-        let config: OAuthConfig = serde_yaml::from_str(YAML).expect("parses");
+        let config: OAuthConfig = serde_saphyr::from_str(YAML).expect("parses");
         let i = &config.integrations[0];
         let blocked = i.effective_blocked_roles(true);
         for role in PRIVILEGED_ROLES {
@@ -339,7 +339,7 @@ integrations:
 
     #[test]
     fn invalid_configurations_are_refused() {
-        let base: OAuthConfig = serde_yaml::from_str(YAML).expect("parses");
+        let base: OAuthConfig = serde_saphyr::from_str(YAML).expect("parses");
         let mut c = base.clone();
         c.integrations[0].access_token_validity_seconds = 59;
         assert!(matches!(
@@ -378,6 +378,6 @@ integrations:
         c.integrations.push(twin);
         assert!(matches!(c.validate(), Err(ConfigError::DuplicateName(_))));
         let unknown = "integrations: []\nsurprise: 1\n";
-        assert!(serde_yaml::from_str::<OAuthConfig>(unknown).is_err());
+        assert!(serde_saphyr::from_str::<OAuthConfig>(unknown).is_err());
     }
 }

@@ -15,7 +15,7 @@ const REDIRECT: &str = "http://127.0.0.1:8765/cb";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r7wW1gFWFOEjXk";
 
 fn integration() -> IntegrationConfig {
-    serde_yaml::from_str(&format!(
+    serde_saphyr::from_str(&format!(
         "name: BI_APP\nclient_id: '{CLIENT_ID}'\nclient_secret: '{SECRET}'\nclient_secret_2: '{SECRET_2}'\n\
          redirect_uri: '{REDIRECT}'\nalternate_redirect_uris: ['http://localhost:9000/alt']\nauto_login_user: BI_SVC\n\
          blocked_roles: [BLOCKED]\n"

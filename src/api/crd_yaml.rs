@@ -1,19 +1,19 @@
-//! Rendering the CRDs as YAML, for `snowflake-token-operator crd` and the `crds/` folder.
+//! The CRDs as YAML files, for `snowflake-token-operator crd` and the `crds/` folder.
 
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
-/// Why the CRDs could not be rendered or written.
+/// Why the CRDs could not be serialized or written.
 #[derive(Debug, thiserror::Error)]
-pub enum RenderError {
+pub enum CrdYamlError {
     /// A CRD did not serialize to YAML.
     #[error("cannot serialize CRD {name} to YAML: {source}")]
     Serialize {
         /// The CRD's name.
         name: String,
         /// The serializer's error.
-        source: serde_yaml::Error,
+        source: serde_saphyr::SerializeError,
     },
     /// A file could not be written.
     #[error("cannot write {}: {source}", path.display())]
@@ -31,15 +31,15 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 }
 
 /// One CRD as a YAML document (without a `---` separator).
-pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, RenderError> {
-    serde_yaml::to_string(crd).map_err(|source| RenderError::Serialize {
+pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, CrdYamlError> {
+    serde_saphyr::to_string(crd).map_err(|source| CrdYamlError::Serialize {
         name: crd.metadata.name.clone().unwrap_or_default(),
         source,
     })
 }
 
 /// All CRDs as one multi-document YAML stream.
-pub fn all_to_yaml(crds: &[CustomResourceDefinition]) -> Result<String, RenderError> {
+pub fn all_to_yaml(crds: &[CustomResourceDefinition]) -> Result<String, CrdYamlError> {
     let mut out = String::new();
     for crd in crds {
         out.push_str("---\n");
@@ -52,15 +52,15 @@ pub fn all_to_yaml(crds: &[CustomResourceDefinition]) -> Result<String, RenderEr
 pub fn write_dir(
     crds: &[CustomResourceDefinition],
     dir: &Path,
-) -> Result<Vec<PathBuf>, RenderError> {
-    std::fs::create_dir_all(dir).map_err(|source| RenderError::Write {
+) -> Result<Vec<PathBuf>, CrdYamlError> {
+    std::fs::create_dir_all(dir).map_err(|source| CrdYamlError::Write {
         path: dir.to_owned(),
         source,
     })?;
     crds.iter()
         .map(|crd| {
             let path = dir.join(file_name(crd));
-            std::fs::write(&path, to_yaml(crd)?).map_err(|source| RenderError::Write {
+            std::fs::write(&path, to_yaml(crd)?).map_err(|source| CrdYamlError::Write {
                 path: path.clone(),
                 source,
             })?;
@@ -72,15 +72,13 @@ pub fn write_dir(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
 
     #[test]
     fn stream_holds_every_crd_and_parses_back() {
         let crds = crate::api::crds();
-        let yaml = all_to_yaml(&crds).expect("renders");
-        let parsed: Vec<CustomResourceDefinition> = serde_yaml::Deserializer::from_str(&yaml)
-            .map(|doc| CustomResourceDefinition::deserialize(doc).expect("a CRD"))
-            .collect();
+        let yaml = all_to_yaml(&crds).expect("serializes");
+        let parsed: Vec<CustomResourceDefinition> =
+            serde_saphyr::from_multiple(&yaml).expect("every document is a CRD");
         assert_eq!(parsed, crds);
     }
 
