@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use secrecy::ExposeSecret;
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
-use snowflake_token_operator::snowflake::{Authenticator, PatSpec, SnowflakeApi};
+use snowflake_token_operator::snowflake::{AddPatRequest, Authenticator, SnowflakeApi};
 use tracing_subscriber::fmt::MakeWriter;
 
 use support::{admin_client_and_signer, key, pat_client, start};
@@ -73,10 +73,10 @@ async fn a_token_flow_logs_no_secret_at_trace_level() {
             .on_path("/api/v2/statements")
             .on_method("POST"),
     );
-    let spec = PatSpec {
+    let spec = AddPatRequest {
         name: "PBI".into(),
         role_restriction: Some("ANALYST".into()),
-        ..PatSpec::default()
+        ..AddPatRequest::default()
     };
     let added = client.add_pat("BI_SVC", &spec).await.unwrap();
     running.inject_fault(FaultSpec::new(

@@ -181,11 +181,27 @@ fn jwt_claims_follow_the_key_pair_rule_and_renew_before_expiry() {
     let renewed_claims = decode(&renewed);
     assert_eq!(renewed_claims.iat, start.as_second() + 55 * 60);
 
-    // A refused token is replaced on the next request.
-    clock.advance(SignedDuration::from_secs(1));
+    // A refused token is replaced on the next request, within the same second too: by a
+    // different token (re-signing the same claims would send the same bytes), dated a
+    // minute earlier to absorb a Snowflake clock that is behind ours.
+    let refused_at = start.as_second() + 55 * 60;
     signer.invalidate();
-    let after_refusal = decode(&signer.bearer().unwrap());
-    assert_eq!(after_refusal.iat, start.as_second() + 55 * 60 + 1);
+    let after_refusal = signer.bearer().unwrap();
+    assert_ne!(after_refusal.expose_secret(), renewed.expose_secret());
+    let after_refusal_claims = decode(&after_refusal);
+    assert_eq!(after_refusal_claims.iat, refused_at - 60);
+    assert_eq!(after_refusal_claims.exp - after_refusal_claims.iat, 59 * 60);
+    // A second refusal in the same second moves it earlier again, never to the same bytes.
+    signer.invalidate();
+    let again = signer.bearer().unwrap();
+    assert_ne!(again.expose_secret(), after_refusal.expose_secret());
+    assert_eq!(decode(&again).iat, refused_at - 61);
+    // Later renewals are dated now again.
+    clock.advance(SignedDuration::from_mins(55));
+    assert_eq!(
+        decode(&signer.bearer().unwrap()).iat,
+        clock.now().as_second()
+    );
 
     // Neither the signer's Debug nor the token's shows the JWT.
     let debug = format!("{signer:?} {renewed:?}");

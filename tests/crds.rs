@@ -121,6 +121,60 @@ async fn defaults_are_applied_by_the_api_server() {
 }
 
 #[tokio::test]
+async fn values_at_the_edges_of_the_rules_are_accepted() {
+    let plane = plane();
+    let ns = TestNamespace::new(plane, "edges").await;
+    let ar = api_resource::<SnowflakeToken>();
+    let api: Api<DynamicObject> = Api::namespaced_with(plane.client().await, ns.name(), &ar);
+    let pat = |pat: Value| {
+        json!({
+            "connectionRef": {"name": "prod"},
+            "user": {"name": "bi_svc"},
+            "programmaticAccessToken": pat,
+            "secret": {
+                "labels": {"example.com/team": "bi", "tier": ""},
+                "annotations": {"example.com/owner": "BI team <bi@example.com>"},
+            },
+        })
+    };
+    let oauth = |extra: Value| {
+        let mut oauth = json!({
+            "clientSecretRef": {"name": "client"},
+            "refreshTokenSecretRef": {"name": "refresh", "key": "refresh_token"},
+        });
+        merge_into(&mut oauth, extra);
+        json!({"connectionRef": {"name": "prod"}, "user": {"name": "tableau"}, "oauth": oauth})
+    };
+    let accepted = [
+        // A one-day token whose grace period fits the default renewal (8 hours before).
+        pat(json!({"daysToExpiry": 1, "rotatedTokenGracePeriodHours": 8, "tokenName": "pbi_1"})),
+        // Renewed exactly the grace period before expiry.
+        pat(json!({"renewBefore": "24h", "rotatedTokenGracePeriodHours": 24})),
+        pat(json!({"daysToExpiry": 365, "renewBefore": "8759h59m"})),
+        pat(json!({"renewBefore": "1h30m", "rotatedTokenGracePeriodHours": 0})),
+        pat(json!({"daysToExpiry": 30, "renewBeforePercentage": 4})),
+        oauth(
+            json!({"refreshBefore": "1h", "refreshTokenValidity": "8760h", "refreshTokenExpiryWarning": "8759h"}),
+        ),
+        oauth(
+            json!({"refreshBefore": "90s", "refreshTokenValidity": "24h", "refreshTokenExpiryWarning": "1h"}),
+        ),
+    ];
+    for (i, spec) in accepted.into_iter().enumerate() {
+        let object = dynamic(&ar, &format!("edge-{i}"), spec.clone());
+        if let Err(e) = api.create(&PostParams::default(), &object).await {
+            panic!("refused {spec}: {e}");
+        }
+    }
+}
+
+fn merge_into(target: &mut Value, patch: Value) {
+    if let (Some(target), Value::Object(patch)) = (target.as_object_mut(), patch) {
+        target.extend(patch);
+    }
+}
+
+#[tokio::test]
 async fn bad_resources_are_rejected_at_admission_with_a_readable_message() {
     let plane = plane();
     let ns = TestNamespace::new(plane, "rejects").await;
@@ -174,6 +228,25 @@ async fn immutable_names_cannot_be_changed() {
         "{err}"
     );
 
+    let err = api
+        .patch(
+            "dbt",
+            &params,
+            &Patch::Apply(dynamic(
+                &ar,
+                "dbt",
+                json!({"connectionRef": {"name": "staging"}, "userName": "DBT_SVC"}),
+            )),
+        )
+        .await
+        .expect_err("moving the user to another connection is refused");
+    assert!(
+        err.to_string().contains(
+            "connectionRef cannot be changed: the user lives in that connection's account"
+        ),
+        "{err}"
+    );
+
     // Dropping userName would silently switch to the name derived from metadata.name.
     let err = api
         .patch(
@@ -222,10 +295,29 @@ async fn a_token_keeps_its_user_and_its_snowflake_name() {
         .await
         .expect("created");
 
+    let mut other_connection = spec("BI_SVC", Some("GATEWAY"));
+    other_connection["connectionRef"] = json!({"name": "staging"});
+    let mut now_oauth = spec("BI_SVC", Some("GATEWAY"));
+    now_oauth
+        .as_object_mut()
+        .expect("object")
+        .remove("programmaticAccessToken");
+    now_oauth["oauth"] = json!({
+        "clientSecretRef": {"name": "client"},
+        "refreshTokenSecretRef": {"name": "refresh", "key": "refresh_token"},
+    });
     let cases = [
         (
             spec("OTHER_SVC", Some("GATEWAY")),
             "user cannot be changed: the credential belongs to that user",
+        ),
+        (
+            other_connection,
+            "connectionRef cannot be changed: the credential was issued in that connection's account",
+        ),
+        (
+            now_oauth,
+            "the kind of credential (programmaticAccessToken or oauth) cannot be changed",
         ),
         (
             spec("BI_SVC", None),

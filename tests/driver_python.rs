@@ -12,7 +12,7 @@ use driver_support::connector::{Connector, Login, connector_logins};
 use jiff::SignedDuration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-use snowflake_token_operator::snowflake::{PatSpec, SnowflakeApi};
+use snowflake_token_operator::snowflake::{AddPatRequest, SnowflakeApi};
 
 fn fixture_key(n: u8) -> String {
     format!(
@@ -35,12 +35,12 @@ fn refused(errno: i64, sqlstate: &str) -> Login {
     }
 }
 
-fn pat(name: &str, role: &str, days: Option<u32>) -> PatSpec {
-    PatSpec {
+fn pat(name: &str, role: &str, days: Option<u32>) -> AddPatRequest {
+    AddPatRequest {
         name: name.into(),
         role_restriction: Some(role.into()),
         days_to_expiry: days,
-        ..PatSpec::default()
+        ..AddPatRequest::default()
     }
 }
 

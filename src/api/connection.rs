@@ -134,30 +134,16 @@ pub struct SnowflakeConnectionStatus {
     pub public_key_fingerprint: Option<String>,
 }
 
-impl SnowflakeConnectionSpec {
-    /// The base URL of the account: `host` when set (without a trailing `/`), else
-    /// `https://<account>.snowflakecomputing.com`.
-    pub fn base_url(&self) -> String {
-        match &self.host {
-            Some(host) => host.trim_end_matches('/').to_owned(),
-            None => format!(
-                "https://{}.snowflakecomputing.com",
-                self.account.to_ascii_lowercase()
-            ),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn spec(host: Option<&str>) -> SnowflakeConnectionSpec {
+    fn spec(account: &str, host: Option<&str>) -> SnowflakeConnectionSpec {
         SnowflakeConnectionSpec {
-            account: "MyOrg-Analytics".into(),
+            account: account.into(),
             host: host.map(str::to_owned),
-            user: "TOKEN_ADMIN".into(),
-            role: None,
+            user: "token_admin".into(),
+            role: Some("useradmin".into()),
             auth: ConnectionAuth {
                 key_pair: KeyPairAuth {
                     private_key_secret_ref: SecretKeyRef::new("snowflake-admin-key", "rsa_key.p8"),
@@ -168,18 +154,36 @@ mod tests {
     }
 
     #[test]
-    fn base_url_defaults_to_the_account_host() {
+    fn the_account_url_comes_from_the_client_s_one_rule() {
+        // `_` is not allowed in host names: Snowflake serves it as `-`.
+        let derived = spec("MyOrg-My_Acct", None)
+            .snowflake_account()
+            .expect("account");
         assert_eq!(
-            spec(None).base_url(),
-            "https://myorg-analytics.snowflakecomputing.com"
+            derived.base_url().as_str(),
+            "https://myorg-my-acct.snowflakecomputing.com/"
         );
+        let privatelink = spec("myorg-analytics.privatelink", None)
+            .snowflake_account()
+            .expect("account");
+        assert_eq!(
+            privatelink.base_url().as_str(),
+            "https://myorg-analytics.privatelink.snowflakecomputing.com/"
+        );
+        let emulator = spec("myorg-analytics", Some("http://127.0.0.1:8080/"))
+            .snowflake_account()
+            .expect("account");
+        assert_eq!(
+            emulator.url("/api/v2/statements"),
+            "http://127.0.0.1:8080/api/v2/statements"
+        );
+        assert_eq!(emulator.jwt_account(), "MYORG-ANALYTICS");
     }
 
     #[test]
-    fn base_url_honours_the_override_without_trailing_slash() {
-        assert_eq!(
-            spec(Some("http://127.0.0.1:8080/")).base_url(),
-            "http://127.0.0.1:8080"
-        );
+    fn admin_names_resolve_to_uppercase() {
+        let spec = spec("myorg-analytics", None);
+        assert_eq!(spec.admin_user(), "TOKEN_ADMIN");
+        assert_eq!(spec.admin_role().as_deref(), Some("USERADMIN"));
     }
 }

@@ -7,6 +7,9 @@
 pub mod conditions;
 pub mod connection;
 pub mod crd_yaml;
+pub mod desired;
+pub mod duration;
+pub mod keys;
 pub mod refs;
 pub mod rules;
 #[cfg(test)]
@@ -24,13 +27,14 @@ pub use connection::{
     ConnectionAuth, KeyPairAuth, SnowflakeConnection, SnowflakeConnectionSpec,
     SnowflakeConnectionStatus,
 };
+pub use duration::{DurationError, GoDuration};
 pub use refs::{LocalObjectRef, SecretKeyRef};
 pub use service_user::{
     DeletionPolicy, SnowflakeServiceUser, SnowflakeServiceUserSpec, SnowflakeServiceUserStatus,
 };
 pub use token::{
-    Credential, CredentialKind, PatSpec, SnowflakeToken, SnowflakeTokenSpec, SnowflakeTokenStatus,
-    TokenUser,
+    Credential, CredentialKind, PatSpec, RotationGrace, SnowflakeToken, SnowflakeTokenSpec,
+    SnowflakeTokenStatus, TokenUser,
 };
 pub use token_oauth::{OAuthClientSecretRef, OAuthSpec};
 pub use token_secret::{RolloutKind, RolloutTarget, SecretType, TokenSecretSpec};

@@ -66,7 +66,9 @@ pub enum DeletionPolicy {
 ))]
 #[serde(rename_all = "camelCase")]
 pub struct SnowflakeServiceUserSpec {
-    /// The SnowflakeConnection (in this namespace) used to manage the user.
+    /// The SnowflakeConnection (in this namespace) used to manage the user. Cannot be
+    /// changed later: the user lives in that connection's account.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("connectionRef cannot be changed: the user lives in that connection's account and would be orphaned there; create a new SnowflakeServiceUser instead"))]
     pub connection_ref: LocalObjectRef,
 
     /// Name of the user in Snowflake. Defaults to `metadata.name` uppercased with `-` and
@@ -176,10 +178,11 @@ pub fn user_name_from_object_name(object_name: &str) -> String {
 }
 
 impl SnowflakeServiceUser {
-    /// The name of the user in Snowflake: `spec.userName`, else derived from `metadata.name`.
+    /// The name of the user in Snowflake: `spec.userName` (resolved as Snowflake resolves
+    /// unquoted identifiers: uppercase), else derived from `metadata.name`.
     pub fn snowflake_user_name(&self) -> String {
         match &self.spec.user_name {
-            Some(name) => name.clone(),
+            Some(name) => super::desired::resolve_identifier(name),
             None => user_name_from_object_name(self.metadata.name.as_deref().unwrap_or_default()),
         }
     }

@@ -2,11 +2,13 @@
 
 use std::time::Duration as StdDuration;
 
-use kube::core::Duration;
+use kube::core::Rule;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::duration::{DurationError, GoDuration};
 use super::refs::LocalObjectRef;
+use super::rules::GO_DURATION;
 use super::service_user::DeletionPolicy;
 use super::token_oauth::OAuthSpec;
 use super::token_secret::{RolloutTarget, TokenSecretSpec};
@@ -80,10 +82,15 @@ pub use super::token_status::{CredentialKind, SnowflakeTokenStatus};
 #[x_kube(validation = Rule::new("has(self.programmaticAccessToken) != has(self.oauth)").message(
     "set exactly one of programmaticAccessToken (a programmatic access token the operator mints and rotates) or oauth (an OAuth access token refreshed from a refresh token)"
 ))]
+#[x_kube(validation = Rule::new("has(self.programmaticAccessToken) == has(oldSelf.programmaticAccessToken)").message(
+    "the kind of credential (programmaticAccessToken or oauth) cannot be changed: the credential already issued would be orphaned; create a new SnowflakeToken instead"
+))]
 #[serde(rename_all = "camelCase")]
 pub struct SnowflakeTokenSpec {
     /// The SnowflakeConnection (in this namespace) used to mint, rotate and revoke the
-    /// token, and whose account and host are written into the Secret.
+    /// token, and whose account and host are written into the Secret. Cannot be changed
+    /// later: the token issued lives in that connection's account.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("connectionRef cannot be changed: the credential was issued in that connection's account and would be orphaned there; create a new SnowflakeToken instead"))]
     pub connection_ref: LocalObjectRef,
 
     /// The Snowflake user the credential belongs to. Cannot be changed later: the
@@ -146,22 +153,22 @@ pub struct TokenUser {
 #[x_kube(validation = Rule::new("!(has(self.renewBefore) && has(self.renewBeforePercentage))").message(
     "set at most one of renewBefore and renewBeforePercentage"
 ))]
-#[x_kube(validation = Rule::new(r"!has(self.renewBefore) || !self.renewBefore.matches(r'^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$') || duration(self.renewBefore).getHours() < self.daysToExpiry * 24").message(
-    "renewBefore must be shorter than the token lifetime (daysToExpiry days)"
-))]
+#[x_kube(validation = renew_before_within_the_lifetime())]
 #[x_kube(validation = Rule::new("has(self.tokenName) == has(oldSelf.tokenName)").message(
     "tokenName cannot be added or removed after creation: it names the token in Snowflake; create a new SnowflakeToken instead"
 ))]
 #[x_kube(validation = Rule::new("self.rotatedTokenGracePeriodHours <= self.daysToExpiry * 24").message(
     "rotatedTokenGracePeriodHours cannot exceed the token lifetime (daysToExpiry x 24 hours)"
 ))]
+#[x_kube(validation = renewal_leaves_the_grace_period())]
 #[serde(rename_all = "camelCase")]
 pub struct PatSpec {
-    /// Name of the token in Snowflake. Defaults to the resource's `metadata.name`
-    /// uppercased with `-` and `.` replaced by `_`. Cannot be changed later.
+    /// Name of the token in Snowflake: letters, digits and `_`, case-insensitive (stored
+    /// uppercase). Defaults to the resource's `metadata.name` uppercased with `-` and `.`
+    /// replaced by `_`. Cannot be changed later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 200))]
-    #[x_kube(validation = crate::api::rules::snowflake_identifier())]
+    #[x_kube(validation = crate::api::rules::pat_name())]
     #[x_kube(validation = Rule::new("self == oldSelf").message("tokenName cannot be changed; create a new SnowflakeToken instead"))]
     pub token_name: Option<String>,
 
@@ -185,7 +192,8 @@ pub struct PatSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(validation = crate::api::rules::duration())]
-    pub renew_before: Option<Duration>,
+    #[x_kube(validation = crate::api::rules::duration_between("1m", "8760h"))]
+    pub renew_before: Option<GoDuration>,
 
     /// Renew when this percentage of the lifetime remains (1 to 99). Mutually exclusive
     /// with `renewBefore`; with neither set the token is renewed when a third remains.
@@ -220,6 +228,36 @@ fn default_grace_period_hours() -> i32 {
     24
 }
 
+/// `renewBefore` must leave some of the lifetime before the renewal.
+fn renew_before_within_the_lifetime() -> Rule {
+    Rule::new(format!(
+        "!has(self.renewBefore) || !self.renewBefore.matches(r'{GO_DURATION}') || \
+         duration(self.renewBefore).getSeconds() < self.daysToExpiry * 86400"
+    ))
+    .message("renewBefore must be shorter than the token lifetime (daysToExpiry days)")
+}
+
+/// At the renewal, the value being replaced must have at least the grace period left:
+/// Snowflake caps `EXPIRE_ROTATED_TOKEN_AFTER_HOURS` at the hours the current value has
+/// left, so a renewal closer to expiry would silently shorten the overlap consumers were
+/// promised. The three branches mirror [`PatSpec::renew_before`] in integer arithmetic.
+fn renewal_leaves_the_grace_period() -> Rule {
+    Rule::new(format!(
+        "has(self.renewBefore) \
+           ? (!self.renewBefore.matches(r'{GO_DURATION}') || \
+              duration(self.renewBefore).getSeconds() >= self.rotatedTokenGracePeriodHours * 3600) \
+           : has(self.renewBeforePercentage) \
+             ? self.daysToExpiry * 24 * self.renewBeforePercentage >= self.rotatedTokenGracePeriodHours * 100 \
+             : self.daysToExpiry * 24 >= self.rotatedTokenGracePeriodHours * 3"
+    ))
+    .message(
+        "the token would be renewed less than rotatedTokenGracePeriodHours before it expires, \
+         so the old value could not stay valid for the whole grace period (Snowflake caps it at \
+         the time the old value has left): renew earlier (renewBefore, renewBeforePercentage; by \
+         default a third of daysToExpiry before expiry) or lower rotatedTokenGracePeriodHours",
+    )
+}
+
 impl PatSpec {
     /// The lifetime of one token value.
     pub fn lifetime(&self) -> StdDuration {
@@ -228,36 +266,64 @@ impl PatSpec {
 
     /// How long before expiry the token is renewed: `renewBefore`, else
     /// `renewBeforePercentage` of the lifetime, else a third of the lifetime. Never more
-    /// than the lifetime itself.
-    pub fn renew_before(&self) -> StdDuration {
+    /// than the lifetime itself. An unusable `renewBefore` (which admission refuses) is an
+    /// error for the caller to report on the resource.
+    pub fn renew_before(&self) -> Result<StdDuration, DurationError> {
         let lifetime = self.lifetime();
         let before = match (&self.renew_before, self.renew_before_percentage) {
-            (Some(before), _) => StdDuration::from(*before),
+            (Some(before), _) => before.get()?,
             (None, Some(percent)) => lifetime * percent.clamp(0, 100).unsigned_abs() / 100,
             (None, None) => lifetime / 3,
         };
-        before.min(lifetime)
+        Ok(before.min(lifetime))
     }
 
     /// When a token value expiring at `expires_at` must be renewed.
-    pub fn renewal_time(&self, expires_at: jiff::Timestamp) -> jiff::Timestamp {
-        let before = jiff::SignedDuration::try_from(self.renew_before())
+    pub fn renewal_time(
+        &self,
+        expires_at: jiff::Timestamp,
+    ) -> Result<jiff::Timestamp, DurationError> {
+        let before = jiff::SignedDuration::try_from(self.renew_before()?)
             .unwrap_or(jiff::SignedDuration::MAX);
-        expires_at
+        Ok(expires_at
             .checked_sub(before)
-            .unwrap_or(jiff::Timestamp::MIN)
+            .unwrap_or(jiff::Timestamp::MIN))
     }
 
     /// The `EXPIRE_ROTATED_TOKEN_AFTER_HOURS` to send when rotating, at `now`, a token value
     /// that expires at `expires_at`: `rotatedTokenGracePeriodHours`, capped at the whole
-    /// hours the value has left. Snowflake refuses a grace period longer than the current
-    /// secret's remaining life, and a rotation happens before expiry by design: a 1-day
-    /// token renewed at two thirds of its life has 8 hours left, less than the default 24,
-    /// so sending the configured value as is would fail every rotation of it.
-    pub fn rotation_grace_hours(&self, expires_at: jiff::Timestamp, now: jiff::Timestamp) -> u32 {
+    /// hours the value has left, because Snowflake refuses a grace period longer than the
+    /// current secret's remaining life. Admission makes sure a rotation on schedule has
+    /// the whole grace period left; a late one (the operator was down, Snowflake was
+    /// unreachable) gets less, and [`RotationGrace::shortened`] says so, for the caller to
+    /// report rather than shorten the overlap silently.
+    pub fn rotation_grace(
+        &self,
+        expires_at: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> RotationGrace {
         let configured = u32::try_from(self.rotated_token_grace_period_hours).unwrap_or(0);
         let hours_left = expires_at.duration_since(now).as_hours().max(0);
-        configured.min(u32::try_from(hours_left).unwrap_or(u32::MAX))
+        RotationGrace {
+            hours: configured.min(u32::try_from(hours_left).unwrap_or(u32::MAX)),
+            configured,
+        }
+    }
+}
+
+/// The grace period of one rotation (see [`PatSpec::rotation_grace`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RotationGrace {
+    /// `EXPIRE_ROTATED_TOKEN_AFTER_HOURS` to send.
+    pub hours: u32,
+    /// `rotatedTokenGracePeriodHours` of the spec.
+    pub configured: u32,
+}
+
+impl RotationGrace {
+    /// Whether the old value gets less than the configured grace period.
+    pub fn shortened(&self) -> bool {
+        self.hours < self.configured
     }
 }
 
@@ -301,16 +367,26 @@ impl SnowflakeToken {
             .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
     }
 
-    /// Name of the PAT in Snowflake: `tokenName`, else derived from `metadata.name`.
-    /// `None` for OAuth tokens.
+    /// Name of the PAT in Snowflake: `tokenName` (uppercase, as Snowflake stores it), else
+    /// derived from `metadata.name`. `None` for OAuth tokens.
     pub fn pat_name(&self) -> Option<String> {
         let pat = self.spec.programmatic_access_token.as_ref()?;
         Some(match &pat.token_name {
-            Some(name) => name.clone(),
+            Some(name) => super::desired::resolve_identifier(name),
             None => super::service_user::user_name_from_object_name(
                 self.metadata.name.as_deref().unwrap_or_default(),
             ),
         })
+    }
+
+    /// The user named by `user.name`, as Snowflake names it; `None` when the token refers
+    /// to a SnowflakeServiceUser instead.
+    pub fn explicit_user_name(&self) -> Option<String> {
+        self.spec
+            .user
+            .name
+            .as_deref()
+            .map(super::desired::resolve_identifier)
     }
 }
 
@@ -338,7 +414,7 @@ mod tests {
         assert_eq!(p.rotated_token_grace_period_hours, 24);
         assert_eq!(p.lifetime(), StdDuration::from_secs(15 * 86_400));
         // Renew after two thirds of the lifetime: 5 of 15 days before expiry.
-        assert_eq!(p.renew_before(), StdDuration::from_secs(5 * 86_400));
+        assert_eq!(p.renew_before(), Ok(StdDuration::from_secs(5 * 86_400)));
     }
 
     #[test]
@@ -346,15 +422,26 @@ mod tests {
         let by_duration = pat(serde_json::json!({"daysToExpiry": 30, "renewBefore": "72h"}));
         assert_eq!(
             by_duration.renew_before(),
-            StdDuration::from_secs(72 * 3600)
+            Ok(StdDuration::from_secs(72 * 3600))
         );
         let by_percent = pat(serde_json::json!({"daysToExpiry": 10, "renewBeforePercentage": 20}));
         assert_eq!(
             by_percent.renew_before(),
-            StdDuration::from_secs(2 * 86_400)
+            Ok(StdDuration::from_secs(2 * 86_400))
         );
         let too_long = pat(serde_json::json!({"daysToExpiry": 1, "renewBefore": "48h"}));
-        assert_eq!(too_long.renew_before(), StdDuration::from_secs(86_400));
+        assert_eq!(too_long.renew_before(), Ok(StdDuration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn an_unusable_renew_before_is_an_error_for_the_resource() {
+        let huge = pat(serde_json::json!({"renewBefore": "99999999999999999999h"}));
+        assert!(matches!(
+            huge.renew_before(),
+            Err(DurationError::Overflow { .. })
+        ));
+        let expires: jiff::Timestamp = "2026-03-31T00:00:00Z".parse().expect("timestamp");
+        assert!(huge.renewal_time(expires).is_err());
     }
 
     #[test]
@@ -362,40 +449,38 @@ mod tests {
         let p = pat(serde_json::json!({"daysToExpiry": 30, "renewBefore": "72h"}));
         let expires: jiff::Timestamp = "2026-03-31T00:00:00Z".parse().expect("timestamp");
         let due: jiff::Timestamp = "2026-03-28T00:00:00Z".parse().expect("timestamp");
-        assert_eq!(p.renewal_time(expires), due);
+        assert_eq!(p.renewal_time(expires), Ok(due));
     }
 
     #[test]
     fn rotation_grace_is_capped_at_the_hours_the_current_value_has_left() {
         let at = |text: &str| -> jiff::Timestamp { text.parse().expect("timestamp") };
         let now = at("2026-03-01T00:00:00Z");
-        // A 1-day token renewed at two thirds of its life: 8 hours left, 24 configured.
+        let grace = |hours, configured| RotationGrace { hours, configured };
+        // A late rotation of a 1-day token: 8 hours left, 24 configured, and it says so.
         let one_day = pat(serde_json::json!({"daysToExpiry": 1}));
-        assert_eq!(
-            one_day.rotation_grace_hours(at("2026-03-01T08:00:00Z"), now),
-            8
-        );
+        let late = one_day.rotation_grace(at("2026-03-01T08:00:00Z"), now);
+        assert_eq!(late, grace(8, 24));
+        assert!(late.shortened());
         // Part hours do not count: Snowflake compares whole hours.
         assert_eq!(
-            one_day.rotation_grace_hours(at("2026-03-01T08:59:59Z"), now),
-            8
+            one_day.rotation_grace(at("2026-03-01T08:59:59Z"), now),
+            grace(8, 24)
         );
         // Plenty of time left: the configured grace period.
         let default = pat(serde_json::json!({}));
-        assert_eq!(
-            default.rotation_grace_hours(at("2026-03-06T00:00:00Z"), now),
-            24
-        );
+        let on_time = default.rotation_grace(at("2026-03-06T00:00:00Z"), now);
+        assert_eq!(on_time, grace(24, 24));
+        assert!(!on_time.shortened());
         // Already expired: the old value cannot outlive it.
         assert_eq!(
-            default.rotation_grace_hours(at("2026-02-28T00:00:00Z"), now),
-            0
+            default.rotation_grace(at("2026-02-28T00:00:00Z"), now),
+            grace(0, 24)
         );
         let none = pat(serde_json::json!({"rotatedTokenGracePeriodHours": 0}));
-        assert_eq!(
-            none.rotation_grace_hours(at("2026-03-06T00:00:00Z"), now),
-            0
-        );
+        let immediate = none.rotation_grace(at("2026-03-06T00:00:00Z"), now);
+        assert_eq!(immediate, grace(0, 0));
+        assert!(!immediate.shortened());
     }
 
     #[test]

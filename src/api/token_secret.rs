@@ -47,14 +47,21 @@ pub struct TokenSecretSpec {
     #[serde(default, rename = "type")]
     pub type_: SecretType,
 
-    /// Extra labels on the Secret (the operator adds its managed-by label).
+    /// Extra labels on the Secret. The operator adds its own (`app.kubernetes.io/managed-by`
+    /// and keys starting with `snowflake-token-operator.io/`), which cannot be set here.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 64))]
+    #[schemars(extend("maxProperties" = 64, "additionalProperties" = {"type": "string", "maxLength": 63}))]
+    #[x_kube(validation = crate::api::rules::metadata_keys("labels"))]
+    #[x_kube(validation = crate::api::rules::no_reserved_keys("labels"))]
+    #[x_kube(validation = crate::api::rules::label_values())]
     pub labels: BTreeMap<String, String>,
 
-    /// Extra annotations on the Secret.
+    /// Extra annotations on the Secret. Keys starting with `snowflake-token-operator.io/`
+    /// are the operator's and cannot be set here.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 64))]
+    #[x_kube(validation = crate::api::rules::metadata_keys("annotations"))]
+    #[x_kube(validation = crate::api::rules::no_reserved_keys("annotations"))]
     pub annotations: BTreeMap<String, String>,
 
     /// Additional Secret keys rendered from templates (minijinja syntax) over the same

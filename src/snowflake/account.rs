@@ -4,12 +4,16 @@
 //! `.snowflakecomputing.com` are stripped):
 //! * `org-account` (preferred), e.g. `myorg-analytics`;
 //! * a legacy locator with region and cloud, e.g. `xy12345.us-east-2.aws`;
-//! * either of those followed by `.privatelink`, which selects the PrivateLink host.
+//! * either of those followed by `.privatelink`, which selects the PrivateLink host;
+//! * a global (replication) URL's account, `org-account.global`.
 //!
 //! The JWT account name follows the reference's client rule: cut at the first `.`, then
-//! uppercase (`xy12345.us-east-2.aws` → `XY12345`, `myorg-analytics` → `MYORG-ANALYTICS`).
-//! A dotted `org.account` is therefore not an org-account identifier here: write it with a
-//! `-` as Snowflake recommends.
+//! uppercase (`xy12345.us-east-2.aws` → `XY12345`, `myorg-analytics` → `MYORG-ANALYTICS`,
+//! `myorg-demo.global` → `MYORG-DEMO`). For `.global` this is what the current Python
+//! connector (5.x) signs; its 4.8 line instead cut at the last `-` (`MYORG`), taking the
+//! account part for a connection id. A dotted `org.account` is not an org-account
+//! identifier here (both connector lines would sign it as `ORG`, losing the account): write
+//! it with a `-` as Snowflake recommends.
 //!
 //! An explicit host override (PrivateLink with a custom DNS name, a proxy, the emulator)
 //! replaces the derived URL entirely; `http://` is allowed there for loopback emulators and
@@ -21,6 +25,7 @@ use super::error::{Error, Result};
 
 const DOMAIN: &str = ".snowflakecomputing.com";
 const PRIVATELINK: &str = ".privatelink";
+const GLOBAL: &str = "global";
 
 /// A normalised Snowflake account: its identifier, the JWT account name and the base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +63,9 @@ impl Account {
         if let [_, second] = labels[..] {
             // Every Snowflake region name contains a '-' (us-east-2, west-europe,
             // us-central1); a bare second part is the dotted `org.account` form, whose JWT
-            // name would silently lose the account part.
-            if !second.contains('-') {
+            // name would silently lose the account part. `global` is the exception: a
+            // global (replication) URL, `<org>-<account>.global.snowflakecomputing.com`.
+            if !second.contains('-') && second != GLOBAL {
                 return Err(invalid(
                     "write an organization account as org-account (with '-'), or a locator \
                      with its region, e.g. xy12345.us-east-2.aws",
@@ -232,6 +238,16 @@ mod tests {
                 "myorg-my_acct",
                 "MYORG-MY_ACCT",
                 "https://myorg-my-acct.snowflakecomputing.com/",
+            ),
+            (
+                "myorg-demo.global",
+                "MYORG-DEMO",
+                "https://myorg-demo.global.snowflakecomputing.com/",
+            ),
+            (
+                "MyOrg-Demo.Global.snowflakecomputing.com",
+                "MYORG-DEMO",
+                "https://myorg-demo.global.snowflakecomputing.com/",
             ),
             (
                 "myorg-analytics.privatelink",

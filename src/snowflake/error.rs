@@ -148,6 +148,9 @@ pub enum Error {
     /// The private key cannot be loaded or is too weak.
     #[error("unusable RSA private key: {0}")]
     PrivateKey(String),
+    /// The HTTP client could not be built (TLS set-up).
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
     /// Signing the key-pair JWT failed.
     #[error("cannot sign the key-pair JWT: {0}")]
     Jwt(String),
@@ -235,13 +238,22 @@ pub enum Error {
         /// Its `TYPE` as `DESC USER` shows it.
         user_type: String,
     },
-    /// The connection failed or the response was lost; the request may have executed.
-    #[error("connection to Snowflake failed: {0}")]
-    Connection(String),
-    /// A deadline passed.
+    /// The request never reached Snowflake (name resolution, a refused connection, the
+    /// TLS handshake, the connect timeout): nothing was executed, so it is safe to send
+    /// again, even a single-use refresh token.
+    #[error("cannot reach Snowflake: {0}")]
+    NotSent(String),
+    /// The request was sent but no complete answer came back (the connection broke, or no
+    /// answer within the request timeout): Snowflake may have executed it. A statement is
+    /// resent with its `requestId` and `retry=true`; an OAuth token request must not be
+    /// resent blindly, because a single-use refresh token may already have been rotated.
+    #[error("no answer from Snowflake, which may have executed the request: {0}")]
+    OutcomeUnknown(String),
+    /// A deadline of a whole operation passed (a statement with all its retries and
+    /// polls). A single request without an answer in time is [`Error::OutcomeUnknown`].
     #[error("{what} timed out after {after:?}")]
     Timeout {
-        /// What timed out ("request", "statement", "token request").
+        /// What timed out ("statement").
         what: &'static str,
         /// The configured limit.
         after: Duration,
@@ -297,9 +309,10 @@ impl Error {
     /// The bounded category of this error.
     pub fn category(&self) -> Category {
         match self {
-            Self::InvalidAccount { .. } | Self::PrivateKey(_) | Self::Jwt(_) => {
-                Category::Configuration
-            }
+            Self::InvalidAccount { .. }
+            | Self::PrivateKey(_)
+            | Self::Jwt(_)
+            | Self::HttpClient(_) => Category::Configuration,
             Self::InvalidInput(_) => Category::InvalidInput,
             Self::NotAServiceUser { .. } => Category::Conflict,
             Self::Statement {
@@ -314,7 +327,9 @@ impl Error {
             Self::Rejected { status: 400, .. } => Category::InvalidInput,
             Self::Rejected { .. } | Self::Protocol(_) => Category::Protocol,
             Self::Throttled { .. } => Category::Throttled,
-            Self::Unavailable { .. } | Self::Connection(_) => Category::Unavailable,
+            Self::Unavailable { .. } | Self::NotSent(_) | Self::OutcomeUnknown(_) => {
+                Category::Unavailable
+            }
             Self::RetriesExhausted { last, .. } => last.category(),
             Self::OAuth { kind, .. } => match kind {
                 OAuthErrorKind::InvalidGrant => Category::OAuthInvalidGrant,
@@ -333,11 +348,22 @@ impl Error {
         match self {
             Self::Throttled { .. }
             | Self::Unavailable { .. }
-            | Self::Connection(_)
+            | Self::NotSent(_)
+            | Self::OutcomeUnknown(_)
             | Self::Timeout { .. }
             | Self::StatementTimeout { .. } => true,
             Self::RetriesExhausted { last, .. } => last.is_transient(),
             Self::OAuth { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// Whether the request may have been executed although no answer arrived, so that
+    /// resending it is safe only if the request is idempotent.
+    pub fn is_outcome_unknown(&self) -> bool {
+        match self {
+            Self::OutcomeUnknown(_) => true,
+            Self::RetriesExhausted { last, .. } => last.is_outcome_unknown(),
             _ => false,
         }
     }

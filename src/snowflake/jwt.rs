@@ -52,8 +52,27 @@ pub trait Authenticator: Send + Sync + fmt::Debug {
 
 struct Cached {
     token: SecretString,
+    issued_at: Timestamp,
     expires_at: Timestamp,
 }
+
+/// The signer's cache: the current token, and the `iat` of the last one Snowflake refused.
+#[derive(Default)]
+struct Cache {
+    current: Option<Cached>,
+    refused_iat: Option<Timestamp>,
+}
+
+/// How far back a JWT signed after a refusal dates its `iat`.
+///
+/// Re-signing after a 401 helps only if the new token differs in what Snowflake checks.
+/// Signed again with `iat = now` within the same second, it would be the very same bytes
+/// (RS256 is deterministic). The refusals a new token can cure are clock ones: Snowflake's
+/// clock ahead of ours (our cached token looks older to it: a new `exp` helps), or behind
+/// ours (our `iat` lies in its future: an earlier `iat` helps). So the token signed after a
+/// refusal is dated this much earlier, which both changes its bytes and absorbs a skew of up
+/// to a minute, while its `exp` stays well inside Snowflake's hour after `iat`.
+pub const SKEW_ALLOWANCE: Duration = Duration::from_secs(60);
 
 /// Signs and caches key-pair JWTs for one user.
 pub struct JwtSigner {
@@ -64,7 +83,7 @@ pub struct JwtSigner {
     lifetime: Duration,
     renew_before: Duration,
     clock: Arc<dyn Clock>,
-    cache: Mutex<Option<Cached>>,
+    cache: Mutex<Cache>,
 }
 
 impl fmt::Debug for JwtSigner {
@@ -99,7 +118,7 @@ impl JwtSigner {
             lifetime: DEFAULT_LIFETIME,
             renew_before: DEFAULT_RENEW_BEFORE,
             clock,
-            cache: Mutex::new(None),
+            cache: Mutex::new(Cache::default()),
         })
     }
 
@@ -121,7 +140,7 @@ impl JwtSigner {
         &self.sub
     }
 
-    /// Signs a new token valid from `now`.
+    /// Signs a new token issued at `now`.
     fn sign(&self, now: Timestamp) -> Result<Cached> {
         let lifetime = SignedDuration::try_from(self.lifetime)
             .map_err(|e| Error::Jwt(format!("bad lifetime: {e}")))?;
@@ -139,6 +158,7 @@ impl JwtSigner {
                 .map_err(|e| Error::Jwt(e.to_string()))?;
         Ok(Cached {
             token: SecretString::from(token),
+            issued_at: now,
             expires_at,
         })
     }
@@ -149,7 +169,7 @@ impl Authenticator for JwtSigner {
         let now = self.clock.now();
         let margin = SignedDuration::try_from(self.renew_before).unwrap_or_default();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(cached) = cache.as_ref() {
+        if let Some(cached) = cache.current.as_ref() {
             let fresh = cached
                 .expires_at
                 .checked_sub(margin)
@@ -158,9 +178,21 @@ impl Authenticator for JwtSigner {
                 return Ok(cached.token.clone());
             }
         }
-        let signed = self.sign(now)?;
+        let issued_at = match cache.refused_iat.take() {
+            // See SKEW_ALLOWANCE; and never the refused token's second again.
+            Some(refused) => {
+                let skew = SignedDuration::try_from(SKEW_ALLOWANCE).unwrap_or_default();
+                let backdated = now.checked_sub(skew).unwrap_or(now);
+                let before_refused = refused
+                    .checked_sub(SignedDuration::from_secs(1))
+                    .unwrap_or(refused);
+                backdated.min(before_refused)
+            }
+            None => now,
+        };
+        let signed = self.sign(issued_at)?;
         let token = signed.token.clone();
-        *cache = Some(signed);
+        cache.current = Some(signed);
         Ok(token)
     }
 
@@ -169,7 +201,10 @@ impl Authenticator for JwtSigner {
     }
 
     fn invalidate(&self) {
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(refused) = cache.current.take() {
+            cache.refused_iat = Some(refused.issued_at);
+        }
     }
 }
 

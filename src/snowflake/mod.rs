@@ -51,5 +51,5 @@ pub use resultset::{ResultSet, Row};
 pub use retry::RetryPolicy;
 pub use sqlapi::{SqlApiClient, SqlApiConfig};
 pub use types::{
-    DesiredUser, Identity, NewPat, PatInfo, PatSpec, PatStatus, RotatedPat, UserChanges,
+    AddPatRequest, DesiredUser, Identity, NewPat, PatInfo, PatStatus, RotatedPat, UserChanges,
 };

@@ -4,15 +4,19 @@
 //! only secret scheme Snowflake documents. Both documented error shapes are read
 //! (`{"error","error_description"}` and `{"data":null,"message","code","success":false,
 //! "error"}`) and mapped to [`Error::OAuth`] with an [`OAuthErrorKind`]; 429 and 5xx
-//! become [`Error::Throttled`] / [`Error::Unavailable`], timeouts and connection failures
-//! [`Error::Timeout`] / [`Error::Connection`], so callers can tell a dead grant (stop,
-//! ask a human) from a transient failure (retry later).
+//! become [`Error::Throttled`] / [`Error::Unavailable`], transport failures
+//! [`Error::NotSent`] / [`Error::OutcomeUnknown`], so callers can tell a dead grant (stop,
+//! ask a human) from a transient failure (retry later), and a request that never left from
+//! one that may have been executed.
 //!
-//! **No automatic retries.** With single-use refresh tokens, a refresh whose answer was
-//! lost may already have rotated the token on Snowflake's side; resending the old token
-//! would then count as a replay and revoke the whole chain. So this client sends each
-//! token request exactly once and reports the ambiguity as a transient error; the caller
-//! decides (for example, retry only when the integration does not use single-use tokens).
+//! **Resent only when it never left.** With single-use refresh tokens, a refresh whose
+//! answer was lost may already have rotated the token on Snowflake's side; resending the
+//! old token would then count as a replay and revoke the whole chain. So a token request
+//! is resent (within [`OAuthConfig::retry`]) only after [`Error::NotSent`], when it
+//! provably never reached Snowflake. A request sent without a complete answer is
+//! [`Error::OutcomeUnknown`] and is never resent here; the caller decides (for example,
+//! resend only when the integration does not use single-use tokens). Throttling and 5xx
+//! are returned, not retried, for the same reason.
 
 use std::fmt;
 use std::future::Future;
@@ -29,7 +33,7 @@ use url::form_urlencoded::{Serializer, byte_serialize};
 
 use super::account::Account;
 use super::error::{Error, OAuthErrorKind, Result};
-use super::retry::parse_retry_after;
+use super::retry::{RetryPolicy, parse_retry_after};
 use super::transport::{self, excerpt};
 
 /// The path of the token endpoint.
@@ -139,13 +143,17 @@ pub struct CodeExchange<'a> {
     pub enable_single_use_refresh_tokens: bool,
 }
 
-/// Timeouts of the token client.
+/// Timeouts and limits of the token client.
 #[derive(Debug, Clone)]
 pub struct OAuthConfig {
     /// TCP/TLS connect timeout.
     pub connect_timeout: Duration,
     /// Limit of one token request.
     pub request_timeout: Duration,
+    /// Resends of a request that never reached Snowflake ([`Error::NotSent`] only).
+    pub retry: RetryPolicy,
+    /// Largest answer body accepted.
+    pub max_response_bytes: usize,
 }
 
 impl Default for OAuthConfig {
@@ -153,6 +161,11 @@ impl Default for OAuthConfig {
         Self {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                ..RetryPolicy::default()
+            },
+            max_response_bytes: 1 << 20,
         }
     }
 }
@@ -200,18 +213,40 @@ impl OAuthClient {
     ) -> Result<TokenResponse> {
         let mut auth = transport::header_value(credentials.basic().expose_secret())?;
         auth.set_sensitive(true);
-        let request = self
-            .http
-            .post(&self.token_url)
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
+        let policy = &self.config.retry;
+        let mut attempt = 0u32;
+        loop {
+            let request = self
+                .http
+                .post(&self.token_url)
+                .header(reqwest::header::AUTHORIZATION, auth.clone())
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .header(reqwest::header::ACCEPT, "application/json")
+                .body(form.expose_secret().to_owned());
+            let sent = transport::send(
+                request,
+                "token request",
+                self.config.request_timeout,
+                self.config.max_response_bytes,
             )
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(form.expose_secret().to_owned());
-        let reply = transport::send(request, "token request", self.config.request_timeout).await?;
-        parse_token_reply(reply.status.as_u16(), &reply.headers, &reply.body)
+            .await;
+            match sent {
+                Ok(reply) => {
+                    return parse_token_reply(reply.status.as_u16(), &reply.headers, &reply.body);
+                }
+                // Nothing reached Snowflake, so nothing can have been rotated.
+                Err(err @ Error::NotSent(_)) if attempt + 1 < policy.max_attempts.max(1) => {
+                    let delay = policy.delay(attempt, None, &mut rand::rng());
+                    tracing::debug!(attempt, ?delay, error = %err, "resending a token request that never left");
+                    attempt += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 }
 

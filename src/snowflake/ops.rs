@@ -15,7 +15,9 @@ use super::keys::PrivateKey;
 use super::resultset::ResultSet;
 use super::sql::{self, AddPatOptions, UnsetProperty, UserProperty};
 use super::sqlapi::{SqlApiClient, SqlApiConfig};
-use super::types::{DesiredUser, Identity, NewPat, PatInfo, PatSpec, RotatedPat, UserChanges};
+use super::types::{
+    AddPatRequest, DesiredUser, Identity, NewPat, PatInfo, RotatedPat, UserChanges,
+};
 
 /// What the operator asks of Snowflake.
 pub trait SnowflakeApi: Send + Sync {
@@ -35,7 +37,11 @@ pub trait SnowflakeApi: Send + Sync {
     fn drop_user(&self, user: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// Adds a token and returns its secret (shown once).
-    fn add_pat(&self, user: &str, spec: &PatSpec) -> impl Future<Output = Result<NewPat>> + Send;
+    fn add_pat(
+        &self,
+        user: &str,
+        spec: &AddPatRequest,
+    ) -> impl Future<Output = Result<NewPat>> + Send;
 
     /// Rotates a token; the old secret stays valid for `expire_rotated_after_hours`.
     fn rotate_pat(
@@ -47,6 +53,16 @@ pub trait SnowflakeApi: Send + Sync {
 
     /// Removes a token; a missing token or user counts as removed.
     fn remove_pat(&self, user: &str, name: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes a token and the `<NAME>_ROTATED_<ms>` tokens still holding its earlier
+    /// values (valid until their grace period ends, and counted toward the 15-token cap),
+    /// so that revoking a credential leaves no value of it usable. Returns the names
+    /// removed; a missing token or user counts as removed.
+    fn remove_pat_and_rotated(
+        &self,
+        user: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     /// Enables or disables a token.
     fn set_pat_disabled(
@@ -103,25 +119,29 @@ impl SnowflakeClient {
 
     async fn granted_roles(&self, user: &str) -> Result<BTreeSet<String>> {
         let rs = self.api.execute(&sql::show_grants_to_user(user)?).await?;
-        Ok(rs
-            .rows()
-            .filter_map(|r| r.get("role").map(str::to_owned))
-            .collect())
+        rs.rows()
+            .map(|r| r.require("role").map(str::to_owned))
+            .collect()
     }
 
-    /// Reads a token's expiry after ADD/ROTATE. Failures are logged, not returned: the
-    /// secret in hand matters more than its expiry.
-    async fn expiry_of(&self, user: &str, name: &str) -> Option<jiff::Timestamp> {
-        match self.list_pats(user).await {
-            Ok(pats) => pats
-                .into_iter()
-                .find(|p| p.name.eq_ignore_ascii_case(name))
-                .and_then(|p| p.expires_at),
-            Err(error) => {
-                tracing::warn!(%error, token = name, "cannot read the expiry of a new token");
-                None
-            }
-        }
+    /// Reads a token's expiry after ADD/ROTATE, with `SHOW USER PATS`. A token missing
+    /// from the list, or listed without an expiry, is an error: the caller then knows the
+    /// expiry is unknown rather than absent.
+    async fn expiry_of(&self, user: &str, name: &str) -> Result<jiff::Timestamp> {
+        let pats = self.list_pats(user).await?;
+        let pat = pats
+            .into_iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                Error::Protocol(format!(
+                    "token {name} of user {user} is not listed by SHOW USER PROGRAMMATIC ACCESS TOKENS right after it was issued"
+                ))
+            })?;
+        pat.expires_at.ok_or_else(|| {
+            Error::Protocol(format!(
+                "SHOW USER PROGRAMMATIC ACCESS TOKENS lists token {name} of user {user} without an expiry"
+            ))
+        })
     }
 }
 
@@ -307,7 +327,7 @@ impl SnowflakeApi for SnowflakeClient {
         self.api.execute(&sql::drop_user(user)?).await.map(drop)
     }
 
-    async fn add_pat(&self, user: &str, spec: &PatSpec) -> Result<NewPat> {
+    async fn add_pat(&self, user: &str, spec: &AddPatRequest) -> Result<NewPat> {
         let name = sql::normalize_pat_name(&spec.name)?;
         let statement = sql::add_pat(
             user,
@@ -361,6 +381,35 @@ impl SnowflakeApi for SnowflakeClient {
             Err(e) if e.category() == Category::NotFound => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    async fn remove_pat_and_rotated(&self, user: &str, name: &str) -> Result<Vec<String>> {
+        let name = sql::normalize_pat_name(name)?;
+        let listed = match self.list_pats(user).await {
+            Ok(pats) => pats,
+            Err(e) if e.category() == Category::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let rotated_prefix = format!("{name}_ROTATED_");
+        let mut removed = Vec::new();
+        // The current value first: it is the one consumers hold.
+        if listed.iter().any(|p| p.name.eq_ignore_ascii_case(&name)) {
+            self.remove_pat(user, &name).await?;
+            removed.push(name.clone());
+        }
+        for pat in &listed {
+            let companion = pat
+                .rotated_to
+                .as_deref()
+                .is_some_and(|to| to.eq_ignore_ascii_case(&name))
+                || pat.name.to_ascii_uppercase().starts_with(&rotated_prefix);
+            if companion && !pat.name.eq_ignore_ascii_case(&name) {
+                // Rotated names are `<NAME>_ROTATED_<digits>`: valid PAT names.
+                self.remove_pat(user, &pat.name).await?;
+                removed.push(pat.name.clone());
+            }
+        }
+        Ok(removed)
     }
 
     async fn set_pat_disabled(&self, user: &str, name: &str, disabled: bool) -> Result<()> {

@@ -50,6 +50,8 @@ pub struct SqlApiConfig {
     pub role: Option<String>,
     /// Warehouse (`warehouse` of the request body); DDL does not need one.
     pub warehouse: Option<String>,
+    /// Largest answer body accepted, before and after gzip decompression.
+    pub max_response_bytes: usize,
 }
 
 impl Default for SqlApiConfig {
@@ -65,6 +67,7 @@ impl Default for SqlApiConfig {
             server_timeout_secs: Some(120),
             role: None,
             warehouse: None,
+            max_response_bytes: 64 << 20,
         }
     }
 }
@@ -191,10 +194,7 @@ impl SqlApiClient {
                 Error::Throttled { retry_after, .. } | Error::Unavailable { retry_after, .. } => {
                     *retry_after
                 }
-                Error::Connection(_)
-                | Error::Timeout {
-                    what: "request", ..
-                } => None,
+                Error::NotSent(_) | Error::OutcomeUnknown(_) => None,
                 _ => return Err(err),
             };
             let attempts = retries + 1;
@@ -334,7 +334,13 @@ impl SqlApiClient {
             .acquire()
             .await
             .map_err(|_| Error::Protocol("the request limiter was closed".into()))?;
-        let reply = transport::send(request, "request", self.config.request_timeout).await?;
+        let reply = transport::send(
+            request,
+            "request",
+            self.config.request_timeout,
+            self.config.max_response_bytes,
+        )
+        .await?;
         classify(reply.status.as_u16(), &reply.headers, reply.body, polling)
     }
 }

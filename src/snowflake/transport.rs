@@ -21,7 +21,7 @@ pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
         .connect_timeout(connect_timeout)
         .user_agent(user_agent())
         .build()
-        .map_err(|e| Error::Connection(format!("cannot build the HTTP client: {}", describe(e))))
+        .map_err(|e| Error::HttpClient(describe(e)))
 }
 
 /// The error and its causes, without the URL. The operator's URLs carry a request id, never
@@ -39,12 +39,16 @@ pub(crate) fn describe(err: reqwest::Error) -> String {
     text
 }
 
-/// Maps a failure to send or to read a response.
+/// Maps a failure to send or to read a response: a failure to connect means the request
+/// never left; anything later (a reset, a broken body, the request timeout) leaves its
+/// outcome unknown.
 pub(crate) fn transport_error(err: reqwest::Error, what: &'static str, after: Duration) -> Error {
-    if err.is_timeout() {
-        Error::Timeout { what, after }
+    if err.is_connect() {
+        Error::NotSent(describe(err))
+    } else if err.is_timeout() {
+        Error::OutcomeUnknown(format!("no answer to the {what} within {after:?}"))
     } else {
-        Error::Connection(describe(err))
+        Error::OutcomeUnknown(describe(err))
     }
 }
 
@@ -56,34 +60,57 @@ pub(crate) struct Reply {
 }
 
 /// Sends `request` and reads the whole body within `timeout`, decompressing gzip.
+///
+/// Bodies larger than `max_bytes`, before or after decompression, are refused: a
+/// misbehaving proxy or a gzip bomb must not exhaust the operator's memory.
 pub(crate) async fn send(
     request: reqwest::RequestBuilder,
     what: &'static str,
     timeout: Duration,
+    max_bytes: usize,
 ) -> Result<Reply> {
     let run = async {
-        let resp = request
+        let mut resp = request
             .send()
             .await
             .map_err(|e| transport_error(e, what, timeout))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let raw = resp
-            .bytes()
+        let too_large = || {
+            Error::Protocol(format!(
+                "the answer to the {what} is larger than {max_bytes} bytes"
+            ))
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(max_bytes).unwrap_or(u64::MAX))
+        {
+            return Err(too_large());
+        }
+        let mut raw = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| transport_error(e, what, timeout))?;
+            .map_err(|e| transport_error(e, what, timeout))?
+        {
+            if raw.len() + chunk.len() > max_bytes {
+                return Err(too_large());
+            }
+            raw.extend_from_slice(&chunk);
+        }
         let gzip = headers
             .get(http::header::CONTENT_ENCODING)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
             || raw.starts_with(&[0x1f, 0x8b]);
         let body = if gzip {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&raw[..])
-                .read_to_end(&mut out)
-                .map_err(|e| Error::Protocol(format!("cannot decompress a gzip body: {e}")))?;
-            out
+            inflate(&raw, max_bytes).map_err(|e| match e {
+                Inflate::TooLarge => too_large(),
+                Inflate::Corrupt(e) => {
+                    Error::Protocol(format!("cannot decompress a gzip body: {e}"))
+                }
+            })?
         } else {
-            raw.to_vec()
+            raw
         };
         Ok(Reply {
             status,
@@ -93,10 +120,33 @@ pub(crate) async fn send(
     };
     tokio::time::timeout(timeout, run)
         .await
-        .unwrap_or(Err(Error::Timeout {
-            what,
-            after: timeout,
-        }))
+        .unwrap_or_else(|_| {
+            Err(Error::OutcomeUnknown(format!(
+                "no answer to the {what} within {timeout:?}"
+            )))
+        })
+}
+
+enum Inflate {
+    TooLarge,
+    Corrupt(std::io::Error),
+}
+
+/// Inflates a gzip body, reading at most one byte past `max_bytes` to tell a body of
+/// exactly the limit from a larger one.
+fn inflate(raw: &[u8], max_bytes: usize) -> std::result::Result<Vec<u8>, Inflate> {
+    let limit = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(raw)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(Inflate::Corrupt)?;
+    if out.len() > max_bytes {
+        return Err(Inflate::TooLarge);
+    }
+    Ok(out)
 }
 
 /// A short, printable excerpt of a body that is not the JSON we expected.
@@ -134,6 +184,44 @@ pub(crate) fn json_error(what: &str, err: &serde_json::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(data).expect("compresses");
+        encoder.finish().expect("compresses")
+    }
+
+    #[test]
+    fn inflating_stops_at_the_size_cap() {
+        // A gzip bomb: 64 MiB of zeros in about 64 KiB.
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 1 << 20);
+        assert!(matches!(inflate(&bomb, 1 << 20), Err(Inflate::TooLarge)));
+        let small = gzip(b"[[\"A\"]]");
+        assert_eq!(inflate(&small, 7).ok().as_deref(), Some(&b"[[\"A\"]]"[..]));
+        assert!(matches!(inflate(&small, 6), Err(Inflate::TooLarge)));
+        assert!(matches!(
+            inflate(b"\x1f\x8bnot gzip", 100),
+            Err(Inflate::Corrupt(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_was_not_sent() {
+        let client = http_client(Duration::from_secs(2)).expect("client");
+        let err = send(
+            client.get("http://127.0.0.1:9/"),
+            "request",
+            Duration::from_secs(5),
+            1024,
+        )
+        .await
+        .err()
+        .expect("nothing listens on port 9");
+        assert!(matches!(err, Error::NotSent(_)), "{err:?}");
+        assert!(!err.is_outcome_unknown());
+    }
 
     #[tokio::test]
     async fn a_connection_error_never_shows_the_url_or_its_query() {

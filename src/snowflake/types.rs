@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use secrecy::SecretString;
 
-use super::error::Result;
+use super::error::{Error, Result};
 use super::resultset::Row;
 
 /// Who the connection is: the answer of `SELECT CURRENT_USER(), CURRENT_ROLE()`.
@@ -67,7 +67,7 @@ impl UserChanges {
 
 /// How to create a programmatic access token.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PatSpec {
+pub struct AddPatRequest {
     /// Token name (letters, digits, `_`; stored uppercase).
     pub name: String,
     /// `ROLE_RESTRICTION`; required by Snowflake for SERVICE users.
@@ -81,19 +81,20 @@ pub struct PatSpec {
 }
 
 /// A freshly added token. The secret is shown by Snowflake only this once.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct NewPat {
     /// The token name.
     pub name: String,
     /// The token secret.
     pub secret: SecretString,
-    /// When the token expires, read back with `SHOW USER PATS`; `None` if that failed
-    /// (the secret is never lost for want of its expiry).
-    pub expires_at: Option<Timestamp>,
+    /// When the token expires, read back with `SHOW USER PATS` after the token was added,
+    /// or why that failed. A failure here never loses the secret: the token exists and
+    /// works, and the caller stores it and reads the expiry again later.
+    pub expires_at: Result<Timestamp>,
 }
 
 /// The result of rotating a token.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RotatedPat {
     /// The token name (unchanged by rotation).
     pub name: String,
@@ -102,8 +103,9 @@ pub struct RotatedPat {
     /// The name the old secret lives on under until its grace period ends
     /// (`<NAME>_ROTATED_<epoch_ms>`).
     pub rotated_token_name: String,
-    /// When the new secret expires, if `SHOW USER PATS` could tell.
-    pub expires_at: Option<Timestamp>,
+    /// When the new secret expires, read back with `SHOW USER PATS`, or why that failed
+    /// (as for [`NewPat::expires_at`]).
+    pub expires_at: Result<Timestamp>,
 }
 
 /// The `status` column of `SHOW USER PATS`.
@@ -161,6 +163,19 @@ fn non_empty(s: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A timestamp column: absent or NULL is `None`, a value that is not a timestamp an error
+/// (never silently `None`: the operator decides rotations on it).
+fn timestamp_column(row: &Row<'_>, column: &str) -> Result<Option<Timestamp>> {
+    match non_empty(row.get(column)) {
+        None => Ok(None),
+        Some(cell) => parse_timestamp(&cell).map(Some).ok_or_else(|| {
+            Error::Protocol(format!(
+                "the {column} column of SHOW USER PROGRAMMATIC ACCESS TOKENS is not a timestamp: {cell:?}"
+            ))
+        }),
+    }
+}
+
 impl PatInfo {
     /// Reads a row by column name; missing optional columns are `None`, extra ones ignored.
     pub fn from_row(row: &Row<'_>) -> Result<Self> {
@@ -168,7 +183,7 @@ impl PatInfo {
             name: row.require("name")?.to_owned(),
             user_name: non_empty(row.get("user_name")),
             role_restriction: non_empty(row.get("role_restriction")),
-            expires_at: row.get("expires_at").and_then(parse_timestamp),
+            expires_at: timestamp_column(row, "expires_at")?,
             status: row
                 .get("status")
                 .map_or(PatStatus::Other(String::new()), PatStatus::parse),
@@ -177,7 +192,7 @@ impl PatInfo {
                 .get("comment")
                 .filter(|c| *c != "null")
                 .map(str::to_owned),
-            created_on: row.get("created_on").and_then(parse_timestamp),
+            created_on: timestamp_column(row, "created_on")?,
             created_by: non_empty(row.get("created_by")),
             mins_to_bypass_network_policy_requirement: row
                 .get_any(&[
@@ -318,6 +333,11 @@ mod tests {
 
         let nameless = show(&["status"], r#"[["ACTIVE"]]"#);
         assert!(PatInfo::from_row(&nameless.first_row("SHOW").unwrap()).is_err());
+
+        // An expiry that is there but unreadable is an error, not a token without expiry.
+        let garbled = show(&["name", "expires_at"], r#"[["PBI","next tuesday"]]"#);
+        let err = PatInfo::from_row(&garbled.first_row("SHOW").unwrap()).unwrap_err();
+        assert!(err.to_string().contains("expires_at"), "{err}");
     }
 
     #[test]
@@ -325,13 +345,13 @@ mod tests {
         let pat = NewPat {
             name: "PBI".into(),
             secret: SecretString::from("pat-secret-value"),
-            expires_at: None,
+            expires_at: Ok(Timestamp::UNIX_EPOCH),
         };
         let rotated = RotatedPat {
             name: "PBI".into(),
             secret: SecretString::from("pat-secret-value"),
             rotated_token_name: "PBI_ROTATED_1".into(),
-            expires_at: None,
+            expires_at: Err(Error::Protocol("no expiry".into())),
         };
         let debug = format!("{pat:?} {rotated:?}");
         assert!(!debug.contains("pat-secret-value"), "{debug}");

@@ -3,17 +3,17 @@
 
 use std::sync::atomic::Ordering;
 
-use snowflake_token_operator::snowflake::{Category, Error, PatSpec, SnowflakeApi};
+use snowflake_token_operator::snowflake::{AddPatRequest, Category, Error, SnowflakeApi};
 
 use crate::support::{
     admin_client, by_hand, client_with, counted_client, fast_config, pat_client, start,
 };
 
-fn spec(name: &str, role: Option<&str>) -> PatSpec {
-    PatSpec {
+fn spec(name: &str, role: Option<&str>) -> AddPatRequest {
+    AddPatRequest {
         name: name.into(),
         role_restriction: role.map(str::to_owned),
-        ..PatSpec::default()
+        ..AddPatRequest::default()
     }
 }
 

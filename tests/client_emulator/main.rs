@@ -11,6 +11,7 @@ mod ops;
 mod partitions;
 mod polling;
 mod props;
+mod resources;
 mod retries;
 mod session;
 mod support;

@@ -4,7 +4,7 @@
 use jiff::SignedDuration;
 use secrecy::ExposeSecret;
 use snowflake_token_operator::snowflake::{
-    Category, DesiredUser, Error, PatSpec, PatStatus, SnowflakeApi,
+    AddPatRequest, Category, DesiredUser, Error, PatStatus, SnowflakeApi,
 };
 
 use crate::support::{admin_client, by_hand, pat_client, start};
@@ -22,13 +22,13 @@ fn desired() -> DesiredUser {
     }
 }
 
-fn bi_pat(name: &str) -> PatSpec {
-    PatSpec {
+fn bi_pat(name: &str) -> AddPatRequest {
+    AddPatRequest {
         name: name.into(),
         role_restriction: Some("ANALYST".into()),
         days_to_expiry: Some(30),
         comment: Some("for the BI tool".into()),
-        ..PatSpec::default()
+        ..AddPatRequest::default()
     }
 }
 

@@ -9,7 +9,7 @@ use snowflake_token_operator::emulator::sql::ast::{
 };
 use snowflake_token_operator::emulator::sql::parser::parse_request;
 use snowflake_token_operator::snowflake::sql::{self, AddPatOptions, UserProperty as Prop};
-use snowflake_token_operator::snowflake::{DesiredUser, PatSpec, SnowflakeApi};
+use snowflake_token_operator::snowflake::{AddPatRequest, DesiredUser, SnowflakeApi};
 
 use crate::support::{admin_client, start};
 
@@ -172,11 +172,11 @@ async fn hostile_text_round_trips_through_a_real_conversation() {
         let pat = client
             .add_pat(
                 &user,
-                &PatSpec {
+                &AddPatRequest {
                     name: format!("T{i}"),
                     role_restriction: Some("ANALYST".into()),
                     comment: Some((*text).to_owned()),
-                    ..PatSpec::default()
+                    ..AddPatRequest::default()
                 },
             )
             .await

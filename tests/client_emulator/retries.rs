@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use secrecy::ExposeSecret;
 use snowflake_token_operator::emulator::secret::sha256_hex;
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec, RunningEmulator};
-use snowflake_token_operator::snowflake::{Category, Error, PatSpec, SnowflakeApi};
+use snowflake_token_operator::snowflake::{AddPatRequest, Category, Error, SnowflakeApi};
 use uuid::Uuid;
 
 use crate::support::{admin_client, fast_retry, logged, pat_client, start};
@@ -22,11 +22,11 @@ pub fn on_submit(kind: FaultKind, count: u32) -> FaultSpec {
 }
 
 /// A valid token for BI_SVC.
-pub fn spec() -> PatSpec {
-    PatSpec {
+pub fn spec() -> AddPatRequest {
+    AddPatRequest {
         name: "PBI".into(),
         role_restriction: Some("ANALYST".into()),
-        ..PatSpec::default()
+        ..AddPatRequest::default()
     }
 }
 

@@ -154,7 +154,7 @@ async fn rotation_returns_the_new_secret_and_the_rotated_name() {
     assert_eq!(rotated.secret.expose_secret(), "new-secret");
     assert_eq!(rotated.rotated_token_name, "PBI_ROTATED_1744239049066");
     assert_eq!(
-        rotated.expires_at,
+        rotated.expires_at.ok(),
         Some("2026-01-01T00:00:00Z".parse().unwrap())
     );
     assert_eq!(
@@ -169,13 +169,31 @@ async fn the_secret_survives_a_failed_expiry_lookup() {
     let denied = r#"{"code":"003001","sqlState":"42501","message":"Insufficient privileges to operate on user 'BI_SVC'","statementHandle":"h"}"#;
     let (base, _) = server(vec![Step::Reply(200, add), Step::Reply(422, denied.into())]).await;
     let (client, _) = connect(&base, fast_config());
-    let spec = snowflake_token_operator::snowflake::PatSpec {
+    let spec = snowflake_token_operator::snowflake::AddPatRequest {
         name: "PBI".into(),
         ..Default::default()
     };
     let pat = client.add_pat("BI_SVC", &spec).await.unwrap();
     assert_eq!(pat.secret.expose_secret(), "only-once");
-    assert_eq!(pat.expires_at, None);
+    // The failure is reported, not hidden as "no expiry".
+    let err = pat.expires_at.expect_err("SHOW was refused");
+    assert_eq!(err.category(), Category::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_token_missing_from_show_right_after_adding_is_an_unknown_expiry() {
+    let add = result_set(&["token_name", "token_secret"], r#"[["PBI","only-once"]]"#);
+    let show = result_set(&["name", "expires_at"], r#"[["OTHER","1767225600.0"]]"#);
+    let (base, _) = server(vec![Step::Reply(200, add), Step::Reply(200, show)]).await;
+    let (client, _) = connect(&base, fast_config());
+    let spec = snowflake_token_operator::snowflake::AddPatRequest {
+        name: "PBI".into(),
+        ..Default::default()
+    };
+    let pat = client.add_pat("BI_SVC", &spec).await.unwrap();
+    assert_eq!(pat.secret.expose_secret(), "only-once");
+    let err = pat.expires_at.expect_err("not listed");
+    assert!(err.to_string().contains("not listed"), "{err}");
 }
 
 #[tokio::test]

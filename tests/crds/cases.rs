@@ -88,6 +88,7 @@ const ONE_USER: &str = "set exactly one of user.serviceUserRef";
 const IDENTIFIER: &str = "must be a Snowflake identifier";
 const DURATION: &str = "must be a duration such as 72h";
 const CROSS_NAMESPACE: &str = "cross-namespace references are not allowed";
+const GRACE: &str = "renewed less than rotatedTokenGracePeriodHours before it expires";
 
 /// Every case.
 pub fn all() -> Vec<Case> {
@@ -153,6 +154,36 @@ pub fn all() -> Vec<Case> {
             DURATION,
         ),
         token(
+            "renewBefore too large for Go",
+            json!({"programmaticAccessToken": {"renewBefore": "99999999999999999999h"}}),
+            DURATION,
+        ),
+        token(
+            "renewBefore above a year",
+            json!({"programmaticAccessToken": {"daysToExpiry": 365, "renewBefore": "8761h"}}),
+            "must be between 1m and 8760h",
+        ),
+        token(
+            "renewBefore shorter than the grace period",
+            json!({"programmaticAccessToken": {"renewBefore": "12h"}}),
+            GRACE,
+        ),
+        token(
+            "renewBeforePercentage shorter than the grace period",
+            json!({"programmaticAccessToken": {"renewBeforePercentage": 3}}),
+            GRACE,
+        ),
+        token(
+            "a one-day token keeping the default grace period",
+            json!({"programmaticAccessToken": {"daysToExpiry": 1}}),
+            GRACE,
+        ),
+        token(
+            "token name with a dollar sign",
+            json!({"programmaticAccessToken": {"tokenName": "PBI$1"}}),
+            "must be a token name",
+        ),
+        token(
             "renewBefore and renewBeforePercentage",
             json!({"programmaticAccessToken": {"renewBefore": "72h", "renewBeforePercentage": 20}}),
             "set at most one of renewBefore and renewBeforePercentage",
@@ -170,7 +201,7 @@ pub fn all() -> Vec<Case> {
         token(
             "malformed token name",
             json!({"programmaticAccessToken": {"tokenName": "1st token"}}),
-            IDENTIFIER,
+            "must be a token name",
         ),
         token(
             "malformed user name",
@@ -208,6 +239,41 @@ pub fn all() -> Vec<Case> {
             "template keys must be Secret keys",
         ),
         token(
+            "label key that is not a Kubernetes key",
+            json!({"secret": {"labels": {"team name": "bi"}}}),
+            "labels keys must be Kubernetes keys",
+        ),
+        token(
+            "label value that is not a label value",
+            json!({"secret": {"labels": {"team": "business intelligence"}}}),
+            "label values must be at most 63",
+        ),
+        token(
+            "label value longer than 63 characters",
+            json!({"secret": {"labels": {"team": "a".repeat(64)}}}),
+            "may not be more than 63",
+        ),
+        token(
+            "label overriding the managed-by label",
+            json!({"secret": {"labels": {"app.kubernetes.io/managed-by": "helm"}}}),
+            "labels cannot set app.kubernetes.io/managed-by",
+        ),
+        token(
+            "label with the operator's prefix",
+            json!({"secret": {"labels": {"snowflake-token-operator.io/token": "other"}}}),
+            "labels cannot set app.kubernetes.io/managed-by or keys starting with snowflake-token-operator.io/",
+        ),
+        token(
+            "annotation key that is not a Kubernetes key",
+            json!({"secret": {"annotations": {"Example.COM/x": "y"}}}),
+            "annotations keys must be Kubernetes keys",
+        ),
+        token(
+            "annotation with the operator's prefix",
+            json!({"secret": {"annotations": {"snowflake-token-operator.io/issued-at": "now"}}}),
+            "annotations cannot set",
+        ),
+        token(
             "unknown rollout target kind",
             json!({"rolloutRestartTargets": [{"kind": "CronJob", "name": "nightly"}]}),
             "Unsupported value: \"CronJob\"",
@@ -226,6 +292,48 @@ pub fn all() -> Vec<Case> {
             kind: Kind::Token,
             spec: merged(oauth_token(), json!({"oauth": {"refreshBefore": "soon"}})),
             expected: DURATION,
+        },
+        Case {
+            name: "refreshBefore too large for Go",
+            kind: Kind::Token,
+            spec: merged(
+                oauth_token(),
+                json!({"oauth": {"refreshBefore": "99999999999999999999h"}}),
+            ),
+            expected: DURATION,
+        },
+        Case {
+            name: "refreshBefore longer than any access token lives",
+            kind: Kind::Token,
+            spec: merged(oauth_token(), json!({"oauth": {"refreshBefore": "2h"}})),
+            expected: "must be between 1s and 1h",
+        },
+        Case {
+            name: "refresh token validity above a year",
+            kind: Kind::Token,
+            spec: merged(
+                oauth_token(),
+                json!({"oauth": {"refreshTokenValidity": "9000h"}}),
+            ),
+            expected: "must be between 1h and 8760h",
+        },
+        Case {
+            name: "refresh token validity too large for Go",
+            kind: Kind::Token,
+            spec: merged(
+                oauth_token(),
+                json!({"oauth": {"refreshTokenValidity": "99999999999999999999h"}}),
+            ),
+            expected: DURATION,
+        },
+        Case {
+            name: "expiry warning shorter than an hour",
+            kind: Kind::Token,
+            spec: merged(
+                oauth_token(),
+                json!({"oauth": {"refreshTokenExpiryWarning": "30m"}}),
+            ),
+            expected: "must be between 1h and 8760h",
         },
         Case {
             name: "expiry warning longer than the refresh token validity",

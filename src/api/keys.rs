@@ -1,0 +1,56 @@
+//! The labels and annotations the operator itself writes and reads, in one place so the
+//! controllers, the CLI, the chart and the CRD rules agree on them.
+
+/// The label on every Secret the operator writes. The operator watches only Secrets with
+/// this label (never every Secret of the cluster), so it is reserved: `spec.secret.labels`
+/// cannot set it.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// The value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY: &str = "snowflake-token-operator";
+
+/// The label selector of the Secrets the operator manages.
+pub fn managed_by_selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY}")
+}
+
+/// The prefix of the operator's own label and annotation keys; reserved, so
+/// `spec.secret.labels` and `spec.secret.annotations` cannot use it.
+pub const PREFIX: &str = "snowflake-token-operator.io/";
+
+/// Label on a written Secret: the name of the SnowflakeToken it holds the credential of
+/// (the owner reference says the same; a label can be selected on).
+pub const TOKEN_LABEL: &str = "snowflake-token-operator.io/token";
+
+/// Annotation on a written Secret: when the credential in it was issued (RFC 3339), so
+/// consumers and `kubectl describe` can tell one value from the next without reading it.
+pub const ISSUED_AT_ANNOTATION: &str = "snowflake-token-operator.io/issued-at";
+
+/// Annotation on a SnowflakeToken asking for a rotation now (any new value, such as a
+/// timestamp, asks again); written by `snowflake-token-operator rotate`.
+pub const ROTATE_ANNOTATION: &str = "snowflake-token-operator.io/rotate";
+
+/// Annotation on the pod template of a rollout-restart target, changed to restart its pods
+/// after the credential changed (as `kubectl rollout restart` does with its own key).
+pub const RESTARTED_AT_ANNOTATION: &str = "snowflake-token-operator.io/restarted-at";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_keys_carry_the_reserved_prefix() {
+        for key in [
+            TOKEN_LABEL,
+            ISSUED_AT_ANNOTATION,
+            ROTATE_ANNOTATION,
+            RESTARTED_AT_ANNOTATION,
+        ] {
+            assert!(key.starts_with(PREFIX), "{key}");
+        }
+        assert_eq!(
+            managed_by_selector(),
+            "app.kubernetes.io/managed-by=snowflake-token-operator"
+        );
+    }
+}
