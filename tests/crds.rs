@@ -12,6 +12,8 @@ use support::{ControlPlane, Options, TestNamespace, control_plane, kubectl_ok};
 
 #[path = "crds/cases.rs"]
 mod cases;
+#[path = "crds/generate.rs"]
+mod generate;
 
 fn plane() -> &'static ControlPlane {
     control_plane(Options::API_ONLY)
@@ -453,4 +455,171 @@ fn the_installed_crds_are_the_generated_ones() {
         from_files == snowflake_token_operator::api::crds(),
         "crds/ is stale: run `cargo run -- crd --dir crds`"
     );
+}
+
+/// Calls every helper the controllers use on a resource read from the API, so that a
+/// value that deserializes but then panics in use is caught too.
+fn exercise(kind: &str, object: Value) -> Result<(), String> {
+    let now: jiff::Timestamp = "2026-03-01T00:00:00Z".parse().expect("timestamp");
+    match kind {
+        "SnowflakeToken" => {
+            let token: SnowflakeToken =
+                serde_json::from_value(object).map_err(|e| e.to_string())?;
+            let _ = (
+                token.pat_name(),
+                token.explicit_user_name(),
+                token.secret_name(),
+            );
+            let _ = token.spec.credential();
+            if let Some(pat) = &token.spec.programmatic_access_token {
+                let _ = pat.renew_before();
+                let _ = pat.renewal_time(now);
+                let _ = pat.rotation_grace(now, now);
+                let _ = pat.add_pat_request("NAME".into());
+            }
+            if let Some(oauth) = &token.spec.oauth {
+                let _ = oauth.refresh_before_for(std::time::Duration::from_secs(600));
+                let _ = oauth.refresh_token_expiry_warning();
+                let _ = oauth.refresh_token_validity();
+                let _ = oauth.session_role();
+            }
+        }
+        "SnowflakeServiceUser" => {
+            let user: SnowflakeServiceUser =
+                serde_json::from_value(object).map_err(|e| e.to_string())?;
+            let _ = user.desired_user();
+        }
+        _ => {
+            let connection: SnowflakeConnection =
+                serde_json::from_value(object).map_err(|e| e.to_string())?;
+            let _ = connection.spec.snowflake_account();
+            let _ = (connection.spec.admin_user(), connection.spec.admin_role());
+        }
+    }
+    Ok(())
+}
+
+fn generated_object(
+    crd: &CustomResourceDefinition,
+) -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::strategy::Strategy as _;
+    let (spec, status) = generate::schemas_of(crd);
+    let kind = crd.spec.names.kind.clone();
+    let group_version = format!("{}/{}", crd.spec.group, crd.spec.versions[0].name);
+    (
+        generate::value(&spec, None),
+        proptest::option::of(generate::value(&status, None)),
+    )
+        .prop_map(move |(spec, status)| {
+            let mut object = json!({
+                "apiVersion": group_version,
+                "kind": kind,
+                "metadata": {"name": "generated", "namespace": "default"},
+                "spec": spec,
+            });
+            if let Some(status) = status {
+                object["status"] = status;
+            }
+            object
+        })
+}
+
+#[test]
+fn every_resource_within_the_schema_deserializes_and_is_usable() {
+    use proptest::test_runner::{Config, TestRunner};
+    for crd in snowflake_token_operator::api::crds() {
+        let kind = crd.spec.names.kind.clone();
+        let mut runner = TestRunner::new(Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&generated_object(&crd), |object| {
+                let text = object.to_string();
+                exercise(&kind, object)
+                    .map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e}: {text}")))
+            })
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+}
+
+/// Makes a generated spec satisfy the one-of rules, so that more of them get past
+/// admission and exercise the rest of the schema.
+fn one_of_each(kind: &str, spec: &mut Value) {
+    if kind != "SnowflakeToken" {
+        return;
+    }
+    let Some(spec) = spec.as_object_mut() else {
+        return;
+    };
+    if spec.contains_key("programmaticAccessToken") && spec.contains_key("oauth") {
+        spec.remove("oauth");
+    }
+    if !spec.contains_key("programmaticAccessToken") && !spec.contains_key("oauth") {
+        spec.insert("programmaticAccessToken".into(), json!({}));
+    }
+    if let Some(user) = spec.get_mut("user").and_then(Value::as_object_mut) {
+        if user.contains_key("name") && user.contains_key("serviceUserRef") {
+            user.remove("serviceUserRef");
+        }
+        if user.is_empty() {
+            user.insert("name".into(), json!("BI_SVC"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn whatever_the_api_server_accepts_deserializes() {
+    use proptest::strategy::{Strategy as _, ValueTree as _};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let plane = plane();
+    let ns = TestNamespace::new(plane, "generated").await;
+    let client = plane.client().await;
+    let mut report = Vec::new();
+    for crd in snowflake_token_operator::api::crds() {
+        let kind = crd.spec.names.kind.clone();
+        let ar = ApiResource {
+            group: crd.spec.group.clone(),
+            version: crd.spec.versions[0].name.clone(),
+            api_version: format!("{}/{}", crd.spec.group, crd.spec.versions[0].name),
+            kind: kind.clone(),
+            plural: crd.spec.names.plural.clone(),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns.name(), &ar);
+        let (spec_schema, _) = generate::schemas_of(&crd);
+        let strategy = generate::value(&spec_schema, None);
+        // Deterministic: CI sees the same resources every run.
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+        );
+        let (mut accepted, mut refused) = (0, 0);
+        for i in 0..48 {
+            let mut spec = strategy.new_tree(&mut runner).expect("a value").current();
+            one_of_each(&kind, &mut spec);
+            let object = dynamic(&ar, &format!("gen-{i}"), spec.clone());
+            let params = PostParams {
+                dry_run: true,
+                ..PostParams::default()
+            };
+            match api.create(&params, &object).await {
+                Ok(stored) => {
+                    accepted += 1;
+                    let stored = serde_json::to_value(&stored).expect("serializes");
+                    if let Err(e) = exercise(&kind, stored.clone()) {
+                        panic!("{kind} accepted by the API server but not readable: {e}\n{stored}");
+                    }
+                }
+                Err(kube::Error::Api(_)) => refused += 1,
+                Err(e) => panic!("{kind}: {e}"),
+            }
+        }
+        report.push(format!("{kind}: {accepted} accepted, {refused} refused"));
+        assert!(
+            accepted >= 8,
+            "too few generated {kind}s pass admission: {report:?}"
+        );
+    }
+    eprintln!("{}", report.join("; "));
 }
