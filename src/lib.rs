@@ -2,5 +2,6 @@
 //! and OAuth tokens converged, and writes the credentials into Kubernetes Secrets.
 
 pub mod api;
+pub mod controller;
 pub mod emulator;
 pub mod snowflake;

@@ -1,0 +1,340 @@
+//! The Secret a `SnowflakeToken` writes: its desired content ([`desired_secret`], pure)
+//! and how it is written ([`writer`]).
+//!
+//! Keys. PAT Secrets get `username`, `password` (the token, what BI tools take), `account`,
+//! `host` and `expires_at`; OAuth Secrets `access_token`, `token_type`, `expires_at`,
+//! `username`, `account` and `host`. Each `spec.secret.template` entry adds a key rendered
+//! from the same variables. **A template whose key is a default key replaces that key's
+//! value** (as External Secrets' templates do): the one rule for collisions, so that a tool
+//! wanting, say, `host` with a port or `username` in lowercase gets it without a second
+//! key. The variables are the default keys of the kind, plus `token_name` and `role` for
+//! PATs and `role` for OAuth.
+//!
+//! Metadata. The user's labels and annotations (the CRD refuses the operator's own keys in
+//! them), plus the managed-by label, the token label and the issued-at annotation. With
+//! `deletionPolicy: Delete` the Secret is owned by (and garbage-collected with) the token;
+//! with `Retain` it carries no owner reference and outlives it.
+
+pub mod template;
+pub mod writer;
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::api::keys::{ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, TOKEN_LABEL};
+use crate::api::{DeletionPolicy, SnowflakeToken};
+
+pub use template::TemplateError;
+
+/// The credential a Secret carries, and what it was issued for. `Debug` hides the value.
+pub enum CredentialValue {
+    /// A programmatic access token.
+    Pat {
+        /// The token's secret.
+        secret: SecretString,
+        /// The token's name in Snowflake.
+        token_name: String,
+        /// The role restriction, if any.
+        role: Option<String>,
+    },
+    /// An OAuth access token.
+    OAuth {
+        /// The access token.
+        access_token: SecretString,
+        /// Always `Bearer` with Snowflake.
+        token_type: String,
+        /// The session role of the token, if known.
+        role: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for CredentialValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pat { token_name, .. } => f
+                .debug_struct("Pat")
+                .field("token_name", token_name)
+                .finish_non_exhaustive(),
+            Self::OAuth { .. } => f.debug_struct("OAuth").finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Everything written into the Secret besides the spec's own settings.
+#[derive(Debug)]
+pub struct SecretContent {
+    /// The Snowflake user.
+    pub username: String,
+    /// The account identifier, as connectors take it (`myorg-analytics`).
+    pub account: String,
+    /// The host name (and port, when not the default).
+    pub host: String,
+    /// When the credential expires.
+    pub expires_at: Timestamp,
+    /// When the credential was issued (minted, rotated or refreshed).
+    pub issued_at: Timestamp,
+    /// The credential.
+    pub credential: CredentialValue,
+}
+
+impl SecretContent {
+    /// The default keys and values of the credential's kind (also the template variables).
+    fn variables(&self) -> BTreeMap<&'static str, String> {
+        let mut vars = BTreeMap::from([
+            ("username", self.username.clone()),
+            ("account", self.account.clone()),
+            ("host", self.host.clone()),
+            ("expires_at", self.expires_at.to_string()),
+        ]);
+        match &self.credential {
+            CredentialValue::Pat {
+                secret,
+                token_name,
+                role,
+            } => {
+                vars.insert("password", secret.expose_secret().to_owned());
+                vars.insert("token_name", token_name.clone());
+                vars.insert("role", role.clone().unwrap_or_default());
+            }
+            CredentialValue::OAuth {
+                access_token,
+                token_type,
+                role,
+            } => {
+                vars.insert("access_token", access_token.expose_secret().to_owned());
+                vars.insert("token_type", token_type.clone());
+                vars.insert("role", role.clone().unwrap_or_default());
+            }
+        }
+        vars
+    }
+
+    /// The Secret keys written by default: the variables without the extras.
+    fn default_keys(&self) -> &'static [&'static str] {
+        match self.credential {
+            CredentialValue::Pat { .. } => {
+                &["username", "password", "account", "host", "expires_at"]
+            }
+            CredentialValue::OAuth { .. } => &[
+                "access_token",
+                "token_type",
+                "expires_at",
+                "username",
+                "account",
+                "host",
+            ],
+        }
+    }
+}
+
+/// The Secret `token` wants written with `content`.
+pub fn desired_secret(
+    token: &SnowflakeToken,
+    content: &SecretContent,
+) -> Result<Secret, TemplateError> {
+    let spec = &token.spec.secret;
+    let variables = content.variables();
+    let mut data: BTreeMap<String, ByteString> = content
+        .default_keys()
+        .iter()
+        .filter_map(|key| {
+            variables
+                .get(key)
+                .map(|v| ((*key).to_owned(), ByteString(v.clone().into_bytes())))
+        })
+        .collect();
+    for (key, value) in template::render_all(&spec.template, &variables)? {
+        // The documented rule: a template replaces a default key of the same name.
+        data.insert(key, ByteString(value.into_bytes()));
+    }
+
+    let token_name = token.metadata.name.clone().unwrap_or_default();
+    let mut labels = spec.labels.clone();
+    labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned());
+    labels.insert(TOKEN_LABEL.to_owned(), token_name);
+    let mut annotations = spec.annotations.clone();
+    annotations.insert(
+        ISSUED_AT_ANNOTATION.to_owned(),
+        content.issued_at.to_string(),
+    );
+    let owner_references = match token.spec.deletion_policy {
+        DeletionPolicy::Delete => token.controller_owner_ref(&()).map(|owner| {
+            vec![OwnerReference {
+                // The operator never needs foreground deletion to wait for its Secrets.
+                block_owner_deletion: None,
+                ..owner
+            }]
+        }),
+        DeletionPolicy::Retain => None,
+    };
+    Ok(Secret {
+        metadata: ObjectMeta {
+            name: Some(token.secret_name()),
+            namespace: token.metadata.namespace.clone(),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references,
+            ..ObjectMeta::default()
+        },
+        type_: Some(spec.type_.as_str().to_owned()),
+        data: Some(data),
+        ..Secret::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(secret: serde_json::Value, deletion: &str) -> SnowflakeToken {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "snowflake-token-operator.io/v1alpha1",
+            "kind": "SnowflakeToken",
+            "metadata": {"name": "pbi", "namespace": "bi", "uid": "0000-1111"},
+            "spec": {
+                "connectionRef": {"name": "prod"},
+                "user": {"name": "BI_SVC"},
+                "programmaticAccessToken": {"roleRestriction": "ANALYST"},
+                "secret": secret,
+                "deletionPolicy": deletion,
+            }
+        }))
+        .expect("token")
+    }
+
+    fn pat_content() -> SecretContent {
+        SecretContent {
+            username: "BI_SVC".into(),
+            account: "myorg-acct".into(),
+            host: "myorg-acct.snowflakecomputing.com".into(),
+            expires_at: "2026-04-01T00:00:00Z".parse().expect("timestamp"),
+            issued_at: "2026-03-01T00:00:00Z".parse().expect("timestamp"),
+            credential: CredentialValue::Pat {
+                secret: SecretString::from("pat-secret-value"),
+                token_name: "PBI".into(),
+                role: Some("ANALYST".into()),
+            },
+        }
+    }
+
+    fn text(secret: &Secret, key: &str) -> Option<String> {
+        let data = secret.data.as_ref()?;
+        data.get(key)
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+    }
+
+    #[test]
+    fn a_pat_secret_has_the_default_keys_labels_and_owner() {
+        let secret = desired_secret(&token(serde_json::json!({}), "Delete"), &pat_content())
+            .expect("renders");
+        let keys: Vec<_> = secret
+            .data
+            .as_ref()
+            .expect("data")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            keys,
+            ["account", "expires_at", "host", "password", "username"]
+        );
+        assert_eq!(
+            text(&secret, "password").as_deref(),
+            Some("pat-secret-value")
+        );
+        assert_eq!(
+            text(&secret, "expires_at").as_deref(),
+            Some("2026-04-01T00:00:00Z")
+        );
+        assert_eq!(secret.metadata.name.as_deref(), Some("pbi"));
+        assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+        let labels = secret.metadata.labels.as_ref().expect("labels");
+        assert_eq!(labels[MANAGED_BY_LABEL], MANAGED_BY);
+        assert_eq!(labels[TOKEN_LABEL], "pbi");
+        let owners = secret.metadata.owner_references.as_ref().expect("owned");
+        assert_eq!(owners[0].kind, "SnowflakeToken");
+        assert_eq!(owners[0].controller, Some(true));
+    }
+
+    #[test]
+    fn retained_secrets_have_no_owner() {
+        let secret = desired_secret(&token(serde_json::json!({}), "Retain"), &pat_content())
+            .expect("renders");
+        assert_eq!(secret.metadata.owner_references, None);
+    }
+
+    #[test]
+    fn templates_add_keys_and_replace_default_keys_of_the_same_name() {
+        let spec = serde_json::json!({
+            "name": "pbi-snowflake",
+            "type": "kubernetes.io/basic-auth",
+            "labels": {"team": "bi"},
+            "template": {
+                "jdbc_url": "jdbc:snowflake://{{ host }}/?user={{ username }}",
+                "username": "{{ username | lower }}",
+            },
+        });
+        let secret = desired_secret(&token(spec, "Delete"), &pat_content()).expect("renders");
+        assert_eq!(secret.metadata.name.as_deref(), Some("pbi-snowflake"));
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+        assert_eq!(
+            text(&secret, "jdbc_url").as_deref(),
+            Some("jdbc:snowflake://myorg-acct.snowflakecomputing.com/?user=BI_SVC")
+        );
+        assert_eq!(text(&secret, "username").as_deref(), Some("bi_svc"));
+        assert_eq!(
+            text(&secret, "password").as_deref(),
+            Some("pat-secret-value")
+        );
+        assert_eq!(
+            secret.metadata.labels.as_ref().expect("labels")["team"],
+            "bi"
+        );
+    }
+
+    #[test]
+    fn oauth_secrets_have_their_own_keys() {
+        let content = SecretContent {
+            credential: CredentialValue::OAuth {
+                access_token: SecretString::from("access-token-value"),
+                token_type: "Bearer".into(),
+                role: None,
+            },
+            ..pat_content()
+        };
+        let secret =
+            desired_secret(&token(serde_json::json!({}), "Delete"), &content).expect("renders");
+        let keys: Vec<_> = secret
+            .data
+            .as_ref()
+            .expect("data")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "access_token",
+                "account",
+                "expires_at",
+                "host",
+                "token_type",
+                "username"
+            ]
+        );
+        assert!(!format!("{content:?}").contains("access-token-value"));
+    }
+
+    #[test]
+    fn a_broken_template_is_an_error_not_a_partial_secret() {
+        let spec = serde_json::json!({"template": {"profiles.yml": "{{ nope }}"}});
+        let err = desired_secret(&token(spec, "Delete"), &pat_content()).unwrap_err();
+        assert_eq!(err.key, "profiles.yml");
+    }
+}

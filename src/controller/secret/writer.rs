@@ -1,0 +1,262 @@
+//! Writing the desired Secret: server-side apply with the operator's one field manager,
+//! no write at all when nothing changed, and the two changes of `spec.secret` that a plain
+//! apply cannot make.
+//!
+//! * `spec.secret.type` changed: a Secret's `type` is immutable in Kubernetes, so the old
+//!   Secret is deleted (guarded by its uid and resourceVersion) and the new one created at
+//!   once. Running pods keep the files they mounted; a pod starting in the moment between
+//!   the two calls waits for the Secret like any pod whose Secret is not there yet.
+//! * `spec.secret.name` changed: the new Secret is written first, then the old one (named
+//!   by `status.secretName`) is deleted, so consumers of either name are never without one.
+//!
+//! The operator only ever touches Secrets it manages: a Secret of the desired name that
+//! lacks the managed-by label, or that belongs to another SnowflakeToken, is refused with
+//! an error (never taken over, never overwritten), and an old Secret is deleted only if it
+//! is this token's.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use serde_json::Value;
+
+use crate::api::FIELD_MANAGER;
+use crate::api::keys::{MANAGED_BY, MANAGED_BY_LABEL, TOKEN_LABEL};
+
+/// What writing the Secret did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// The Secret already was as desired: nothing was written.
+    Unchanged,
+    /// The Secret did not exist and was created.
+    Created,
+    /// The Secret was updated (a new credential, or repaired after an edit).
+    Updated,
+    /// The Secret's type changed: it was deleted and created again.
+    Recreated,
+}
+
+/// The outcome of [`write_secret`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// What happened to the desired Secret.
+    pub written: Written,
+    /// The old Secret deleted after `spec.secret.name` changed.
+    pub removed_old: Option<String>,
+}
+
+/// Why the Secret could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A Secret of that name exists and is not managed by the operator.
+    #[error(
+        "Secret {name} already exists and is not managed by snowflake-token-operator (no {MANAGED_BY_LABEL}={MANAGED_BY} label); it is left alone: choose another spec.secret.name, or delete that Secret"
+    )]
+    NotManaged {
+        /// The Secret's name.
+        name: String,
+    },
+    /// A Secret of that name is managed for another SnowflakeToken.
+    #[error(
+        "Secret {name} holds the credential of SnowflakeToken {owner}; two tokens cannot share a Secret: choose another spec.secret.name"
+    )]
+    OtherToken {
+        /// The Secret's name.
+        name: String,
+        /// The token it belongs to.
+        owner: String,
+    },
+    /// The desired Secret has no name (a bug: the caller builds it).
+    #[error("the desired Secret has no name")]
+    Unnamed,
+    /// The API server refused a request.
+    #[error("cannot write Secret {name}: {source}")]
+    Kube {
+        /// The Secret's name.
+        name: String,
+        /// The API error (never carries the Secret's data).
+        source: kube::Error,
+    },
+}
+
+impl WriteError {
+    /// Whether trying again later may succeed without a change of input.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Kube { source, .. } => !matches!(
+                source,
+                kube::Error::Api(status) if (400..500).contains(&status.code) && status.code != 409 && status.code != 429
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Writes `desired` (from [`super::desired_secret`]); `previous_name` is the Secret the
+/// token wrote before (`status.secretName`), deleted when it differs.
+pub async fn write_secret(
+    api: &Api<Secret>,
+    desired: &Secret,
+    previous_name: Option<&str>,
+) -> Result<WriteOutcome, WriteError> {
+    let name = desired.metadata.name.clone().ok_or(WriteError::Unnamed)?;
+    let kube = |source| WriteError::Kube {
+        name: name.clone(),
+        source,
+    };
+    let token = label(desired, TOKEN_LABEL).unwrap_or_default().to_owned();
+    let current = api.get_opt(&name).await.map_err(kube)?;
+    let written = match current {
+        Some(current) => {
+            check_ours(&current, &name, &token)?;
+            if current.type_ != desired.type_ {
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: current.metadata.uid.clone(),
+                        resource_version: current.metadata.resource_version.clone(),
+                    }),
+                    ..DeleteParams::default()
+                };
+                api.delete(&name, &params).await.map_err(kube)?;
+                apply(api, &name, desired).await.map_err(kube)?;
+                Written::Recreated
+            } else if is_as_desired(&current, desired) {
+                Written::Unchanged
+            } else {
+                apply(api, &name, desired).await.map_err(kube)?;
+                Written::Updated
+            }
+        }
+        None => {
+            apply(api, &name, desired).await.map_err(kube)?;
+            Written::Created
+        }
+    };
+    let mut removed_old = None;
+    if let Some(old) = previous_name.filter(|old| *old != name) {
+        let kube = |source| WriteError::Kube {
+            name: old.to_owned(),
+            source,
+        };
+        if let Some(secret) = api.get_opt(old).await.map_err(kube)?
+            && check_ours(&secret, old, &token).is_ok()
+        {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: secret.metadata.uid.clone(),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match api.delete(old, &params).await {
+                Ok(_) => removed_old = Some(old.to_owned()),
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(kube(e)),
+            }
+        }
+    }
+    Ok(WriteOutcome {
+        written,
+        removed_old,
+    })
+}
+
+async fn apply(api: &Api<Secret>, name: &str, desired: &Secret) -> Result<Secret, kube::Error> {
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(desired),
+    )
+    .await
+}
+
+fn label<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
+    secret
+        .metadata
+        .labels
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+fn check_ours(secret: &Secret, name: &str, token: &str) -> Result<(), WriteError> {
+    if label(secret, MANAGED_BY_LABEL) != Some(MANAGED_BY) {
+        return Err(WriteError::NotManaged {
+            name: name.to_owned(),
+        });
+    }
+    match label(secret, TOKEN_LABEL) {
+        Some(owner) if owner != token => Err(WriteError::OtherToken {
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The keys under `path` (for example `["f:metadata", "f:labels"]`) that the operator's
+/// field manager owns, from the Secret's managed fields.
+fn owned_keys(current: &Secret, path: &[&str]) -> BTreeSet<String> {
+    let mut owned = BTreeSet::new();
+    for entry in current.metadata.managed_fields.iter().flatten() {
+        if entry.manager.as_deref() != Some(FIELD_MANAGER)
+            || entry.operation.as_deref() != Some("Apply")
+        {
+            continue;
+        }
+        let Some(fields) = entry.fields_v1.as_ref() else {
+            continue;
+        };
+        let Ok(mut node) = serde_json::to_value(fields) else {
+            continue;
+        };
+        for step in path {
+            node = node.get(*step).cloned().unwrap_or(Value::Null);
+        }
+        if let Value::Object(map) = node {
+            owned.extend(
+                map.keys()
+                    .filter_map(|k| k.strip_prefix("f:"))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    owned
+}
+
+/// Whether `current` already holds exactly what applying `desired` would set: the same
+/// values, and the operator owning the same keys (a key dropped from the spec must go).
+fn is_as_desired(current: &Secret, desired: &Secret) -> bool {
+    fn same<V: PartialEq>(
+        current: Option<&BTreeMap<String, V>>,
+        desired: Option<&BTreeMap<String, V>>,
+        owned: BTreeSet<String>,
+    ) -> bool {
+        let empty = BTreeMap::new();
+        let (current, desired) = (current.unwrap_or(&empty), desired.unwrap_or(&empty));
+        owned == desired.keys().cloned().collect::<BTreeSet<_>>()
+            && desired.iter().all(|(k, v)| current.get(k) == Some(v))
+    }
+    same(
+        current.data.as_ref(),
+        desired.data.as_ref(),
+        owned_keys(current, &["f:data"]),
+    ) && same(
+        current.metadata.labels.as_ref(),
+        desired.metadata.labels.as_ref(),
+        owned_keys(current, &["f:metadata", "f:labels"]),
+    ) && same(
+        current.metadata.annotations.as_ref(),
+        desired.metadata.annotations.as_ref(),
+        owned_keys(current, &["f:metadata", "f:annotations"]),
+    ) && current
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default()
+        == desired
+            .metadata
+            .owner_references
+            .clone()
+            .unwrap_or_default()
+}
