@@ -8,17 +8,22 @@
 //!
 //! Decisions worth knowing when calling this module:
 //! * Identifiers are always double-quoted and therefore case-sensitive: pass user, role,
-//!   warehouse and policy names as `SHOW` prints them (normally uppercase). PAT names are
+//!   warehouse and policy names as `SHOW` prints them (normally uppercase). Names from
+//!   resources are resolved for this once, in [`crate::api::desired`]. PAT names are
 //!   validated and uppercased, as Snowflake stores them.
 //! * [`DesiredUser`] is the whole desired state: a `None` property is unset if set.
 //!   Roles are revoked only when the caller says it granted them before, so grants made by
 //!   hand are never touched.
 //! * PATs are added without `IF NOT EXISTS`: an existing name is an `AlreadyExists` error,
 //!   never a success without a secret (the controller rotates instead).
-//! * Removing a PAT of a missing user or a missing PAT succeeds (cleanup must not wedge).
+//! * Removing a PAT of a missing user or a missing PAT succeeds (cleanup must not wedge);
+//!   [`SnowflakeApi::remove_pat_and_rotated`] also removes its `_ROTATED_` values.
+//! * What could not be read is an error, never a silent `None`: a new token's expiry
+//!   ([`NewPat::expires_at`]), an unreadable timestamp in `SHOW USER PATS`.
 //! * A statement is resent (same `requestId`, `retry=true`) only after throttling, 5xx,
-//!   a lost response or one refused JWT; OAuth token requests are never resent (see
-//!   [`oauth`]).
+//!   a request that never left ([`Error::NotSent`]), one without an answer
+//!   ([`Error::OutcomeUnknown`]) or one refused JWT; OAuth token requests are resent only
+//!   when they never left (see [`oauth`]).
 //! * Nothing secret (tokens, keys, JWTs, client secrets, result cells) is ever formatted
 //!   by `Debug`, `Display` or logs.
 
