@@ -140,11 +140,13 @@ async fn values_at_the_edges_of_the_rules_are_accepted() {
         })
     };
     let oauth = |extra: Value| {
-        let mut oauth = json!({
-            "clientSecretRef": {"name": "client"},
-            "refreshTokenSecretRef": {"name": "refresh", "key": "refresh_token"},
-        });
-        merge_into(&mut oauth, extra);
+        let oauth = cases::merged(
+            json!({
+                "clientSecretRef": {"name": "client"},
+                "refreshTokenSecretRef": {"name": "refresh", "key": "refresh_token"},
+            }),
+            extra,
+        );
         json!({"connectionRef": {"name": "prod"}, "user": {"name": "tableau"}, "oauth": oauth})
     };
     let accepted = [
@@ -167,12 +169,6 @@ async fn values_at_the_edges_of_the_rules_are_accepted() {
         if let Err(e) = api.create(&PostParams::default(), &object).await {
             panic!("refused {spec}: {e}");
         }
-    }
-}
-
-fn merge_into(target: &mut Value, patch: Value) {
-    if let (Some(target), Value::Object(patch)) = (target.as_object_mut(), patch) {
-        target.extend(patch);
     }
 }
 

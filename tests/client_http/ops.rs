@@ -163,11 +163,10 @@ async fn rotation_returns_the_new_secret_and_the_rotated_name() {
     );
 }
 
-#[tokio::test]
-async fn the_secret_survives_a_failed_expiry_lookup() {
+/// Adds the token PBI, answered with its secret `only-once` and then `show` for the expiry.
+async fn add_pbi_then(show: Step) -> snowflake_token_operator::snowflake::NewPat {
     let add = result_set(&["token_name", "token_secret"], r#"[["PBI","only-once"]]"#);
-    let denied = r#"{"code":"003001","sqlState":"42501","message":"Insufficient privileges to operate on user 'BI_SVC'","statementHandle":"h"}"#;
-    let (base, _) = server(vec![Step::Reply(200, add), Step::Reply(422, denied.into())]).await;
+    let (base, _) = server(vec![Step::Reply(200, add), show]).await;
     let (client, _) = connect(&base, fast_config());
     let spec = snowflake_token_operator::snowflake::AddPatRequest {
         name: "PBI".into(),
@@ -175,6 +174,13 @@ async fn the_secret_survives_a_failed_expiry_lookup() {
     };
     let pat = client.add_pat("BI_SVC", &spec).await.unwrap();
     assert_eq!(pat.secret.expose_secret(), "only-once");
+    pat
+}
+
+#[tokio::test]
+async fn the_secret_survives_a_failed_expiry_lookup() {
+    let denied = r#"{"code":"003001","sqlState":"42501","message":"Insufficient privileges to operate on user 'BI_SVC'","statementHandle":"h"}"#;
+    let pat = add_pbi_then(Step::Reply(422, denied.into())).await;
     // The failure is reported, not hidden as "no expiry".
     let err = pat.expires_at.expect_err("SHOW was refused");
     assert_eq!(err.category(), Category::PermissionDenied);
@@ -182,16 +188,8 @@ async fn the_secret_survives_a_failed_expiry_lookup() {
 
 #[tokio::test]
 async fn a_token_missing_from_show_right_after_adding_is_an_unknown_expiry() {
-    let add = result_set(&["token_name", "token_secret"], r#"[["PBI","only-once"]]"#);
     let show = result_set(&["name", "expires_at"], r#"[["OTHER","1767225600.0"]]"#);
-    let (base, _) = server(vec![Step::Reply(200, add), Step::Reply(200, show)]).await;
-    let (client, _) = connect(&base, fast_config());
-    let spec = snowflake_token_operator::snowflake::AddPatRequest {
-        name: "PBI".into(),
-        ..Default::default()
-    };
-    let pat = client.add_pat("BI_SVC", &spec).await.unwrap();
-    assert_eq!(pat.secret.expose_secret(), "only-once");
+    let pat = add_pbi_then(Step::Reply(200, show)).await;
     let err = pat.expires_at.expect_err("not listed");
     assert!(err.to_string().contains("not listed"), "{err}");
 }

@@ -19,7 +19,7 @@ pub struct Case {
 }
 
 /// Merges `patch` into `base` (JSON merge patch: `null` removes a field).
-fn merged(mut base: Value, patch: Value) -> Value {
+pub fn merged(mut base: Value, patch: Value) -> Value {
     merge(&mut base, patch);
     base
 }

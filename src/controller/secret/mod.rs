@@ -223,6 +223,15 @@ mod tests {
         }
     }
 
+    fn keys(secret: &Secret) -> Vec<String> {
+        secret
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     fn text(secret: &Secret, key: &str) -> Option<String> {
         let data = secret.data.as_ref()?;
         data.get(key)
@@ -233,13 +242,7 @@ mod tests {
     fn a_pat_secret_has_the_default_keys_labels_and_owner() {
         let secret = desired_secret(&token(serde_json::json!({}), "Delete"), &pat_content())
             .expect("renders");
-        let keys: Vec<_> = secret
-            .data
-            .as_ref()
-            .expect("data")
-            .keys()
-            .cloned()
-            .collect();
+        let keys = keys(&secret);
         assert_eq!(
             keys,
             ["account", "expires_at", "host", "password", "username"]
@@ -310,13 +313,7 @@ mod tests {
         };
         let secret =
             desired_secret(&token(serde_json::json!({}), "Delete"), &content).expect("renders");
-        let keys: Vec<_> = secret
-            .data
-            .as_ref()
-            .expect("data")
-            .keys()
-            .cloned()
-            .collect();
+        let keys = keys(&secret);
         assert_eq!(
             keys,
             [
