@@ -83,8 +83,17 @@ fn schema(root: &Value, name: &str) -> Value {
     to_json_schema(raw, root)
 }
 
+/// Validates with `format` checked too (`uuid` for every `statementHandle`): the JSON
+/// Schema drafts only annotate formats unless told to assert them.
+fn validator(schema: &Value) -> jsonschema::Validator {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .expect("schema compiles")
+}
+
 fn assert_valid(schema: &Value, instance: &Value, what: &str) {
-    let validator = jsonschema::validator_for(schema).expect("schema compiles");
+    let validator = validator(schema);
     let errors: Vec<String> = validator
         .iter_errors(instance)
         .map(|e| e.to_string())
@@ -118,11 +127,14 @@ async fn sql_api_answers_match_the_published_schemas() {
 
     // The converted schemas do constrain answers (guards against a no-op conversion).
     let broken = json!({"resultSetMetaData": {"numRows": "1", "format": "jsonv2"}, "data": [[1]]});
-    let validator = jsonschema::validator_for(&result_set).expect("schema compiles");
-    assert_eq!(validator.iter_errors(&broken).count(), 2);
+    assert_eq!(validator(&result_set).iter_errors(&broken).count(), 2);
     assert!(
-        !jsonschema::is_valid(&query_status, &json!({"code": "333334"})),
+        !validator(&query_status).is_valid(&json!({"code": "333334"})),
         "statementHandle is required"
+    );
+    assert!(
+        !validator(&query_status).is_valid(&json!({"statementHandle": "null,null"})),
+        "statementHandle is a UUID"
     );
 
     let running = start(false).await;
@@ -255,7 +267,7 @@ async fn partitioned_answers_match_the_published_schemas() {
     // A further partition is the `data` of a ResultSet, alone.
     let rows = result_set["properties"]["data"].clone();
     assert!(
-        !jsonschema::is_valid(&rows, &json!({"data": []})),
+        !validator(&rows).is_valid(&json!({"data": []})),
         "the rows schema constrains answers"
     );
 
@@ -292,5 +304,289 @@ async fn partitioned_answers_match_the_published_schemas() {
     let (status, body) = get(&client, &running, &admin, &path).await;
     assert_eq!(status, 422, "{body}");
     assert_valid(&failure, &body, "422 for a partition out of range");
+    running.shutdown().await;
+}
+
+/// The schema sqlapi.yaml gives the answer `status` of `method` on `path` (a path
+/// template of the spec): `Some(schema)` when the answer has a JSON body there, `None`
+/// when the spec declares the status without a body (400, 404, 405, ...). Fails the test
+/// when the status is not declared for the operation at all.
+fn declared_answer(root: &Value, path: &str, method: &str, status: u16) -> Option<Value> {
+    let pointer = format!(
+        "/paths/{}/{method}/responses/{status}",
+        path.replace('~', "~0").replace('/', "~1")
+    );
+    let mut answer = root
+        .pointer(&pointer)
+        .unwrap_or_else(|| panic!("{method} {path}: status {status} is not declared"));
+    while let Some(reference) = answer.get("$ref").and_then(Value::as_str) {
+        answer = root
+            .pointer(reference.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("unresolved $ref {reference}"));
+    }
+    answer
+        .pointer("/content/application~1json/schema")
+        .map(|schema| to_json_schema(schema, root))
+}
+
+/// The method of the one operation sqlapi.yaml declares on `path`.
+fn operation_method(root: &Value, path: &str) -> String {
+    let item = root["paths"][path].as_object().expect("path declared");
+    let methods: Vec<&String> = item.keys().filter(|k| *k != "parameters").collect();
+    assert_eq!(methods.len(), 1, "{path}: one operation");
+    methods[0].clone()
+}
+
+/// One request of [`answers_to_bad_input_keep_to_the_schema`].
+struct BadRequest {
+    what: &'static str,
+    method: reqwest::Method,
+    /// The spec's path template the request targets (`None`: a path the spec lacks).
+    template: Option<&'static str>,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: Option<&'static str>,
+    expected: u16,
+}
+
+async fn send(client: &reqwest::Client, base: &str, request: &BadRequest) -> (u16, Value) {
+    let mut builder = client.request(request.method.clone(), format!("{base}{}", request.path));
+    for (name, value) in &request.headers {
+        builder = builder.header(*name, value);
+    }
+    if let Some(body) = request.body {
+        builder = builder.body(body);
+    }
+    let response = builder.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body read");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: the body is not JSON ({e}): {text}", request.what))
+    };
+    (status, body)
+}
+
+#[tokio::test]
+async fn answers_to_bad_input_keep_to_the_schema() {
+    let sqlapi = load("sqlapi.yaml");
+    let common = load("common.yaml");
+    let error = schema(&common, "ErrorResponse");
+    let running = start(false).await;
+    let client = http();
+    let admin = admin_jwt(&running);
+    let (_, _, body) = post_sql(&client, &running, &admin, "SELECT CURRENT_USER()", "").await;
+    let known = statement_handle(&body);
+    let unknown_upper = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let braced = format!("{{{}}}", uuid::Uuid::new_v4());
+
+    let full = |extra: &[(&'static str, &str)]| {
+        let mut headers = vec![
+            ("Authorization", format!("Bearer {admin}")),
+            ("Accept", "application/json".to_owned()),
+            ("User-Agent", "emulator-tests/1.0".to_owned()),
+            ("Content-Type", "application/json".to_owned()),
+        ];
+        for (name, value) in extra {
+            headers.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                headers.push((name, (*value).to_owned()));
+            }
+        }
+        headers
+    };
+    const STATEMENTS: &str = "/api/v2/statements";
+    const STATUS: &str = "/api/v2/statements/{statementHandle}";
+    const CANCEL: &str = "/api/v2/statements/{statementHandle}/cancel";
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    let select = Some(r#"{"statement": "SELECT CURRENT_USER()"}"#);
+    let cases = [
+        BadRequest {
+            what: "a status poll of a handle that is no UUID",
+            method: get.clone(),
+            template: Some(STATUS),
+            path: "/api/v2/statements/null,null".into(),
+            headers: full(&[]),
+            body: None,
+            expected: 400,
+        },
+        BadRequest {
+            what: "a cancel of a handle that is no UUID",
+            method: post.clone(),
+            template: Some(CANCEL),
+            path: "/api/v2/statements/null,null/cancel".into(),
+            headers: full(&[]),
+            body: None,
+            expected: 400,
+        },
+        BadRequest {
+            what: "a status poll of a braced UUID",
+            method: get.clone(),
+            template: Some(STATUS),
+            path: format!("/api/v2/statements/{braced}"),
+            headers: full(&[]),
+            body: None,
+            expected: 400,
+        },
+        BadRequest {
+            what: "a status poll of an unknown uppercase UUID",
+            method: get.clone(),
+            template: Some(STATUS),
+            path: format!("/api/v2/statements/{unknown_upper}"),
+            headers: full(&[]),
+            body: None,
+            expected: 422,
+        },
+        BadRequest {
+            what: "a cancel of an unknown UUID",
+            method: post.clone(),
+            template: Some(CANCEL),
+            path: format!("/api/v2/statements/{unknown_upper}/cancel"),
+            headers: full(&[]),
+            body: None,
+            expected: 422,
+        },
+        BadRequest {
+            what: "a status poll with a requestId that is no UUID",
+            method: get.clone(),
+            template: Some(STATUS),
+            path: format!("/api/v2/statements/{known}?requestId=null"),
+            headers: full(&[]),
+            body: None,
+            expected: 400,
+        },
+        BadRequest {
+            what: "a cancel with a requestId that is no UUID",
+            method: post.clone(),
+            template: Some(CANCEL),
+            path: format!("/api/v2/statements/{known}/cancel?requestId=1"),
+            headers: full(&[]),
+            body: None,
+            expected: 400,
+        },
+        BadRequest {
+            what: "a negative partition",
+            method: get.clone(),
+            template: Some(STATUS),
+            path: format!("/api/v2/statements/{known}?partition=-1"),
+            headers: full(&[]),
+            body: None,
+            expected: 400,
+        },
+        BadRequest {
+            what: "a partition the result lacks",
+            method: get.clone(),
+            template: Some(STATUS),
+            path: format!("/api/v2/statements/{known}?partition=7"),
+            headers: full(&[]),
+            body: None,
+            expected: 422,
+        },
+        BadRequest {
+            what: "a submit with a braced requestId",
+            method: post.clone(),
+            template: Some(STATEMENTS),
+            path: format!("{STATEMENTS}?requestId={braced}"),
+            headers: full(&[]),
+            body: select,
+            expected: 400,
+        },
+        BadRequest {
+            what: "a submit whose body is no JSON",
+            method: post.clone(),
+            template: Some(STATEMENTS),
+            path: STATEMENTS.into(),
+            headers: full(&[]),
+            body: Some("{\"statement\":"),
+            expected: 400,
+        },
+        BadRequest {
+            what: "a submit without a User-Agent",
+            method: post.clone(),
+            template: Some(STATEMENTS),
+            path: STATEMENTS.into(),
+            headers: full(&[("User-Agent", "")]),
+            body: select,
+            expected: 400,
+        },
+        BadRequest {
+            what: "a submit in XML",
+            method: post.clone(),
+            template: Some(STATEMENTS),
+            path: STATEMENTS.into(),
+            headers: full(&[("Content-Type", "application/xml")]),
+            body: select,
+            expected: 415,
+        },
+        BadRequest {
+            what: "a status poll without a token",
+            method: get.clone(),
+            template: Some(STATUS),
+            path: format!("/api/v2/statements/{known}"),
+            headers: full(&[("Authorization", "")]),
+            body: None,
+            expected: 401,
+        },
+        BadRequest {
+            what: "a status poll of a bad handle without a token",
+            method: get.clone(),
+            template: Some(STATUS),
+            path: "/api/v2/statements/null,null".into(),
+            headers: full(&[("Authorization", "")]),
+            body: None,
+            expected: 401,
+        },
+        BadRequest {
+            what: "GET on the submit path",
+            method: get.clone(),
+            template: Some(STATEMENTS),
+            path: STATEMENTS.into(),
+            headers: full(&[]),
+            body: None,
+            expected: 405,
+        },
+        BadRequest {
+            what: "DELETE of a statement",
+            method: reqwest::Method::DELETE,
+            template: Some(STATUS),
+            path: format!("/api/v2/statements/{known}"),
+            headers: full(&[]),
+            body: None,
+            expected: 405,
+        },
+        BadRequest {
+            what: "a path the API lacks",
+            method: get.clone(),
+            template: None,
+            path: "/api/v2/statements/a/b/c".into(),
+            headers: full(&[]),
+            body: None,
+            expected: 404,
+        },
+    ];
+    for case in &cases {
+        let (status, body) = send(&client, &running.base_url(), case).await;
+        assert_eq!(status, case.expected, "{}: {body}", case.what);
+        let declared = case.template.map(|template| {
+            // A wrong method has no operation of its own: read the 405 of the path's one.
+            let method = match status {
+                405 => operation_method(&sqlapi, template),
+                _ => case.method.as_str().to_ascii_lowercase(),
+            };
+            declared_answer(&sqlapi, template, &method, status)
+        });
+        match declared.flatten() {
+            Some(schema) => assert_valid(&schema, &body, case.what),
+            // No body declared: Snowflake's `{code, message}`, or nothing at all.
+            None if body.is_null() => {}
+            None => {
+                assert_valid(&error, &body, case.what);
+                assert!(body["message"].is_string(), "{}: {body}", case.what);
+            }
+        }
+    }
     running.shutdown().await;
 }

@@ -51,6 +51,30 @@ fn bad_request(message: &'static str) -> Response {
     ApiError::bad_request(message).into_response()
 }
 
+/// The body Snowflake documents for a request it cannot read (reference §3.2).
+const BAD_PAYLOAD: &str = "Incoming request does not contain a valid payload.";
+
+/// A UUID written the way sqlapi.yaml's `format: uuid` reads one (hyphenated, either
+/// case), lowercased as the emulator issues them; `None` for anything else. Statement
+/// handles and `requestId`s go through this before they are looked up or echoed, so
+/// the braced, URN and bare-hex spellings the `uuid` crate would also parse never
+/// reach an answer.
+fn canonical_uuid(raw: &str) -> Option<String> {
+    let uuid = uuid::Uuid::try_parse(raw).ok()?;
+    let hyphenated = uuid.hyphenated().to_string();
+    hyphenated.eq_ignore_ascii_case(raw).then_some(hyphenated)
+}
+
+/// The `requestId` query parameter, when present, as a canonical UUID; `Err` with the
+/// refusal when it is not one.
+fn request_id_param(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    raw.map(|id| {
+        canonical_uuid(id)
+            .ok_or_else(|| ApiError::bad_request("The requestId parameter must be a UUID."))
+    })
+    .transpose()
+}
+
 /// A refusal before any statement runs: HTTP status plus Snowflake's `{code, message}`.
 #[derive(Debug, Clone, Copy)]
 struct ApiError {
@@ -208,6 +232,25 @@ mod tests {
             value.parse().expect("header value"),
         );
         accepts_gzip(&headers)
+    }
+
+    #[test]
+    fn only_hyphenated_uuids_are_handles_or_request_ids() {
+        let id = "01BAD80F-0000-4392-0000-3C790002F19E";
+        assert_eq!(
+            canonical_uuid(id).as_deref(),
+            Some("01bad80f-0000-4392-0000-3c790002f19e")
+        );
+        for refused in [
+            "null,null",
+            "",
+            "01bad80f000043920000-3c790002f19e",
+            "01bad80f0000439200003c790002f19e",
+            "{01bad80f-0000-4392-0000-3c790002f19e}",
+            "urn:uuid:01bad80f-0000-4392-0000-3c790002f19e",
+        ] {
+            assert_eq!(canonical_uuid(refused), None, "{refused}");
+        }
     }
 
     #[test]

@@ -9,7 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use super::{accepts_gzip, answer, authenticate, bad_request, flag, peer_addr};
+use super::{
+    ApiError, BAD_PAYLOAD, accepts_gzip, answer, authenticate, bad_request, canonical_uuid, flag,
+    peer_addr, request_id_param,
+};
 use crate::emulator::faults::{FaultKind, InjectedFault};
 use crate::emulator::handle::Emulator;
 use crate::emulator::statements::Outcome;
@@ -17,6 +20,8 @@ use crate::emulator::wire::{self, ResultView};
 
 #[derive(Debug, Default, Deserialize)]
 struct StatusQuery {
+    #[serde(rename = "requestId")]
+    request_id: Option<String>,
     partition: Option<String>,
     nullable: Option<String>,
 }
@@ -33,12 +38,19 @@ pub(super) async fn status(
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
     };
+    let handle = match statement_handle(&handle) {
+        Ok(handle) => handle,
+        Err(refusal) => return refusal.into_response(),
+    };
     let Ok(query) = serde_urlencoded::from_str::<StatusQuery>(query.as_deref().unwrap_or_default())
     else {
-        return bad_request("Incoming request does not contain a valid payload.");
+        return bad_request(BAD_PAYLOAD);
     };
+    if let Err(refusal) = request_id_param(query.request_id.as_deref()) {
+        return refusal.into_response();
+    }
     let Ok(nullable) = flag(query.nullable.as_deref(), true) else {
-        return bad_request("Incoming request does not contain a valid payload.");
+        return bad_request(BAD_PAYLOAD);
     };
     let partition = match query
         .partition
@@ -78,6 +90,19 @@ pub(super) async fn status(
     }
 }
 
+/// The `{statementHandle}` path segment as a canonical UUID.
+///
+/// A handle that is no UUID names no statement, but it cannot get the 422 "Statement <h>
+/// not found" (`000709`, reference §3.2) that an unknown UUID gets: both the
+/// QueryFailureStatus and the CancelStatus sqlapi.yaml gives the 422 require a
+/// `statementHandle` of `format: uuid`, so the answer would either echo a non-UUID or
+/// invent a handle. The closest documented shape is the 400 sqlapi.yaml declares for a
+/// malformed request, with the `390142` body of reference §3.2's generic statuses.
+fn statement_handle(raw: &str) -> Result<String, ApiError> {
+    canonical_uuid(raw).ok_or_else(|| ApiError::bad_request("The statement handle must be a UUID."))
+}
+
+/// The 422 for a handle (a UUID) of no statement of this user.
 fn not_found(handle: &str) -> Response {
     (
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -91,16 +116,34 @@ fn not_found(handle: &str) -> Response {
         .into_response()
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct CancelQuery {
+    #[serde(rename = "requestId")]
+    request_id: Option<String>,
+}
+
 pub(super) async fn cancel(
     State(emulator): State<Emulator>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Path(handle): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let authenticated = match authenticate(&emulator, &headers, peer_addr(peer)) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
     };
+    let handle = match statement_handle(&handle) {
+        Ok(handle) => handle,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let Ok(query) = serde_urlencoded::from_str::<CancelQuery>(query.as_deref().unwrap_or_default())
+    else {
+        return bad_request(BAD_PAYLOAD);
+    };
+    if let Err(refusal) = request_id_param(query.request_id.as_deref()) {
+        return refusal.into_response();
+    }
     let mut statements = emulator.statements();
     match statements.get_mut(&handle) {
         Some(stored) if stored.user == authenticated.user => {

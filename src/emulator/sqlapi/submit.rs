@@ -13,7 +13,10 @@ use axum::{Extension, Json};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
-use super::{answer, authenticate, bad_request, check_headers, flag, peer_addr};
+use super::{
+    BAD_PAYLOAD, answer, authenticate, bad_request, check_headers, flag, peer_addr,
+    request_id_param,
+};
 use crate::emulator::auth::Authenticated;
 use crate::emulator::faults::{self, ConnectionControl, FaultKind, InjectedFault};
 use crate::emulator::handle::Emulator;
@@ -124,21 +127,18 @@ pub(super) async fn submit(
     };
     let Ok(query) = serde_urlencoded::from_str::<SubmitQuery>(query.as_deref().unwrap_or_default())
     else {
-        return bad_request("Incoming request does not contain a valid payload.");
+        return bad_request(BAD_PAYLOAD);
     };
     let (Ok(run_async), Ok(retry), Ok(nullable)) = (
         flag(query.run_async.as_deref(), false),
         flag(query.retry.as_deref(), false),
         flag(query.nullable.as_deref(), true),
     ) else {
-        return bad_request("Incoming request does not contain a valid payload.");
+        return bad_request(BAD_PAYLOAD);
     };
-    let request_id = match query.request_id {
-        Some(id) => match uuid::Uuid::parse_str(&id) {
-            Ok(_) => id,
-            Err(_) => return bad_request("The requestId parameter must be a UUID."),
-        },
-        None => uuid::Uuid::new_v4().to_string(),
+    let request_id = match request_id_param(query.request_id.as_deref()) {
+        Ok(id) => id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        Err(refusal) => return refusal.into_response(),
     };
     let now = emulator.clock().now();
 
@@ -151,10 +151,10 @@ pub(super) async fn submit(
 
     let request: StatementRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(_) => return bad_request("Incoming request does not contain a valid payload."),
+        Err(_) => return bad_request(BAD_PAYLOAD),
     };
     let Some(sql) = request.statement.clone() else {
-        return bad_request("Incoming request does not contain a valid payload.");
+        return bad_request(BAD_PAYLOAD);
     };
     let fault = fault.map(|Extension(InjectedFault(kind))| kind);
     if fault == Some(FaultKind::StatementTimeout) {
