@@ -6,13 +6,14 @@
 //! Nothing here logs a code or token: the model keeps them wrapped, and the handlers log
 //! client ids and outcomes only.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 
+use super::faults::{self, ConnectionControl, FaultKind, InjectedFault};
 use super::handle::Emulator;
 use super::oauth::{AuthorizeRequest, ErrorResponse, TokenError, TokenRequest};
 
@@ -86,8 +87,15 @@ async fn authorize(State(emulator): State<Emulator>, RawQuery(query): RawQuery) 
 }
 
 /// `POST /oauth/token-request` (form body, HTTP Basic client authentication).
+///
+/// Honours the drop-connection fault as the SQL API does: the request is processed in
+/// full (a code is redeemed, a single-use refresh token rotated) before the connection
+/// is closed without an answer, so a client that resends the lost request meets a
+/// replay, which is what Snowflake would answer too.
 async fn token_request(
     State(emulator): State<Emulator>,
+    fault: Option<Extension<InjectedFault>>,
+    connection: Option<Extension<ConnectionControl>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -104,6 +112,21 @@ async fn token_request(
             .map(|tokens| tokens.to_json())
             .map_err(|e| (e.oauth_error(), e.response(server.error_rendering())))
     });
+    if matches!(
+        fault,
+        Some(Extension(InjectedFault(
+            FaultKind::DropConnectionAfterExecute
+        )))
+    ) {
+        let outcome = outcome
+            .as_ref()
+            .map_or_else(|(error, _)| *error, |_| "issued");
+        tracing::info!(
+            outcome,
+            "fault: dropping the connection after the token request"
+        );
+        return faults::drop_connection(connection.map(|Extension(control)| control)).await;
+    }
     match outcome {
         Ok(body) => {
             tracing::info!("OAuth token request: tokens issued");

@@ -142,10 +142,19 @@ pub async fn start_with(config: EmulatorConfig, test_endpoints: bool) -> Running
     .expect("emulator starts")
 }
 
-pub fn http() -> reqwest::Client {
+fn client_builder() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
+    reqwest::Client::builder().timeout(Duration::from_secs(20))
+}
+
+pub fn http() -> reqwest::Client {
+    client_builder().build().expect("client")
+}
+
+/// A client that does not follow redirects, to read an OAuth authorize answer.
+pub fn browser() -> reqwest::Client {
+    client_builder()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
 }
