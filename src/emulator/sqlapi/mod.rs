@@ -22,6 +22,7 @@ use super::sql::SqlError;
 use super::statements::{Outcome, StoredStatement};
 use super::wire::{self, ResultView};
 
+mod body;
 mod status;
 mod submit;
 
@@ -103,7 +104,8 @@ fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&s
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Content-Type, Accept and User-Agent checks of the SQL API.
+/// Content-Type, Accept and User-Agent checks of the SQL API (reference §3.1), on every
+/// endpoint: sqlapi.yaml declares `User-Agent` required on all three.
 fn check_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(content_type) = header_str(headers, header::CONTENT_TYPE) {
         let media = content_type.split(';').next().unwrap_or_default().trim();

@@ -10,8 +10,8 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::{
-    ApiError, BAD_PAYLOAD, accepts_gzip, answer, authenticate, bad_request, canonical_uuid, flag,
-    peer_addr, request_id_param,
+    ApiError, BAD_PAYLOAD, accepts_gzip, answer, authenticate, bad_request, canonical_uuid,
+    check_headers, flag, peer_addr, request_id_param,
 };
 use crate::emulator::faults::{FaultKind, InjectedFault};
 use crate::emulator::handle::Emulator;
@@ -34,6 +34,9 @@ pub(super) async fn status(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    if let Err(refusal) = check_headers(&headers) {
+        return refusal.into_response();
+    }
     let authenticated = match authenticate(&emulator, &headers, peer_addr(peer)) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
@@ -129,6 +132,9 @@ pub(super) async fn cancel(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    if let Err(refusal) = check_headers(&headers) {
+        return refusal.into_response();
+    }
     let authenticated = match authenticate(&emulator, &headers, peer_addr(peer)) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),

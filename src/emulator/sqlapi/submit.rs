@@ -2,7 +2,6 @@
 //! resend from its first execution), stores it for polling and applies the
 //! statement-level faults (202 delay, 408 timeout, drop the connection after execution).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
@@ -13,6 +12,7 @@ use axum::{Extension, Json};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
+use super::body::{NonNegative, StatementRequest};
 use super::{
     BAD_PAYLOAD, answer, authenticate, bad_request, check_headers, flag, peer_addr,
     request_id_param,
@@ -37,39 +37,9 @@ struct SubmitQuery {
     nullable: Option<String>,
 }
 
-/// The request body (all fields optional, as documented).
-#[derive(Debug, Deserialize)]
-struct StatementRequest {
-    statement: Option<String>,
-    #[serde(default)]
-    role: Option<String>,
-    /// Seconds; only echoed in the timeout fault's message, so any shape is accepted.
-    #[serde(default)]
-    timeout: Option<serde_json::Value>,
-    #[serde(default)]
-    parameters: Option<HashMap<String, serde_json::Value>>,
-}
-
 /// Snowflake's default `STATEMENT_TIMEOUT_IN_SECONDS` (two days), used when a request
 /// carries no `timeout`.
 const STATEMENT_TIMEOUT_IN_SECONDS: u64 = 172_800;
-
-/// `multi_statement_count`: `"0"` any number, `"N"` exactly N, absent 1.
-fn desired_statement_count(
-    parameters: Option<&HashMap<String, serde_json::Value>>,
-) -> Option<usize> {
-    let value = parameters.and_then(|p| p.get("multi_statement_count"));
-    let count = match value {
-        Some(serde_json::Value::String(s)) => s.trim().parse::<usize>().ok(),
-        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
-        _ => None,
-    };
-    match count {
-        Some(0) => None,
-        Some(n) => Some(n),
-        None => Some(1),
-    }
-}
 
 /// Parses and runs the request's statement, returning the outcome and its log label.
 fn run(
@@ -83,8 +53,7 @@ fn run(
         Ok(principal) => principal,
         Err(e) => return (Outcome::Failure(e), "<session>".into()),
     };
-    let statements = match parse_request(sql, desired_statement_count(request.parameters.as_ref()))
-    {
+    let statements = match parse_request(sql, request.statement_count()) {
         Ok(statements) => statements,
         Err(e) => return (Outcome::Failure(e), "<unparsed>".into()),
     };
@@ -149,13 +118,10 @@ pub(super) async fn submit(
         return response;
     }
 
-    let request: StatementRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(_) => return bad_request(BAD_PAYLOAD),
-    };
-    let Some(sql) = request.statement.clone() else {
+    let Some(request) = StatementRequest::parse(&body) else {
         return bad_request(BAD_PAYLOAD);
     };
+    let sql = request.statement.clone().unwrap_or_default();
     let fault = fault.map(|Extension(InjectedFault(kind))| kind);
     if fault == Some(FaultKind::StatementTimeout) {
         return timed_out(&request, now);
@@ -202,9 +168,7 @@ fn timed_out(request: &StatementRequest, now: Timestamp) -> Response {
     let handle = uuid::Uuid::new_v4().to_string();
     let timeout = request
         .timeout
-        .as_ref()
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or(STATEMENT_TIMEOUT_IN_SECONDS);
+        .map_or(STATEMENT_TIMEOUT_IN_SECONDS, |NonNegative(secs)| secs);
     (
         StatusCode::REQUEST_TIMEOUT,
         Json(wire::timed_out(&handle, now, timeout)),
