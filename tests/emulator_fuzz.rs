@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use snowflake_token_operator::emulator::{Emulator, EmulatorConfig, ServeOptions};
+use snowflake_token_operator::emulator::{Emulator, EmulatorConfig};
 
 /// The environment variable naming the interpreter that has schemathesis.
 const PYTHON_VAR: &str = "SFTO_PYTHON_FUZZ";
@@ -80,15 +80,7 @@ async fn schemathesis_finds_no_server_error_or_schema_violation() {
     let python = python().await;
     let config = EmulatorConfig::from_file(&manifest_path("examples/emulator.yaml")).expect("seed");
     let account = config.account.name.clone();
-    let running = Emulator::start(
-        config,
-        ServeOptions {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            test_endpoints: false,
-        },
-    )
-    .await
-    .expect("emulator starts");
+    let running = emulator_support::start_with(config, false).await;
     // Reports and caches, if schemathesis writes any, land here and not in the clone.
     let scratch = tempfile::tempdir().expect("scratch dir");
 

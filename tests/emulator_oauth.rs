@@ -82,6 +82,18 @@ fn drop_next_token_answer(running: &RunningEmulator) {
         .inject_fault(FaultSpec::new(FaultKind::DropConnectionAfterExecute, 1).on_path(TOKEN_PATH));
 }
 
+/// A resend of a request whose answer was lost: answered this time, `invalid_grant`.
+async fn assert_refused_as_replay(running: &RunningEmulator, form: &[(&str, &str)]) {
+    let (status, body) = token_request(running, form)
+        .await
+        .expect("an answer this time");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}
+
 /// The admin view of a refresh token: its status and chain.
 fn refresh_token_status(running: &RunningEmulator, token: &str) -> (String, u64) {
     let snapshot = running.emulator().oauth_snapshot();
@@ -127,13 +139,7 @@ async fn a_refresh_whose_answer_was_lost_still_rotated_the_refresh_token() {
     assert_eq!(successors, ["active"], "a rotated refresh token was issued");
 
     // Resending the lost request is a replay: refused, and the whole chain dies.
-    let (status, body) = token_request(&running, &refresh_form)
-        .await
-        .expect("an answer this time");
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_refused_as_replay(&running, &refresh_form).await;
     let snapshot = running.emulator().oauth_snapshot();
     assert!(
         snapshot
@@ -165,12 +171,6 @@ async fn a_code_exchange_whose_answer_was_lost_still_redeemed_the_code() {
         "the exchange issued its tokens"
     );
 
-    let (status, body) = token_request(&running, &exchange)
-        .await
-        .expect("an answer this time");
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_refused_as_replay(&running, &exchange).await;
     running.shutdown().await;
 }

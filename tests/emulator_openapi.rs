@@ -337,36 +337,96 @@ fn operation_method(root: &Value, path: &str) -> String {
     methods[0].clone()
 }
 
-/// One request of [`answers_to_bad_input_keep_to_the_schema`].
+/// One request of [`answers_to_bad_input_keep_to_the_schema`]: by default with the SQL
+/// API's headers and the admin's bearer, and no body.
 struct BadRequest {
     what: &'static str,
     method: reqwest::Method,
     /// The spec's path template the request targets (`None`: a path the spec lacks).
     template: Option<&'static str>,
     path: String,
-    headers: Vec<(&'static str, String)>,
+    /// Header changes: a value replaces the default, `None` leaves the header out.
+    headers: Vec<(&'static str, Option<&'static str>)>,
     body: Option<&'static str>,
     expected: u16,
 }
 
-async fn send(client: &reqwest::Client, base: &str, request: &BadRequest) -> (u16, Value) {
-    let mut builder = client.request(request.method.clone(), format!("{base}{}", request.path));
-    for (name, value) in &request.headers {
-        builder = builder.header(*name, value);
+const STATEMENTS: &str = "/api/v2/statements";
+const STATUS: &str = "/api/v2/statements/{statementHandle}";
+const CANCEL: &str = "/api/v2/statements/{statementHandle}/cancel";
+
+fn bad_request(
+    what: &'static str,
+    method: reqwest::Method,
+    template: Option<&'static str>,
+    path: impl Into<String>,
+) -> BadRequest {
+    BadRequest {
+        what,
+        method,
+        template,
+        path: path.into(),
+        headers: Vec::new(),
+        body: None,
+        expected: 0,
     }
-    if let Some(body) = request.body {
-        builder = builder.body(body);
+}
+
+fn bad_get(what: &'static str, template: &'static str, path: impl Into<String>) -> BadRequest {
+    bad_request(what, reqwest::Method::GET, Some(template), path)
+}
+
+fn bad_post(what: &'static str, template: &'static str, path: impl Into<String>) -> BadRequest {
+    bad_request(what, reqwest::Method::POST, Some(template), path)
+}
+
+impl BadRequest {
+    fn header(mut self, name: &'static str, value: Option<&'static str>) -> Self {
+        self.headers.push((name, value));
+        self
     }
-    let response = builder.send().await.expect("request sent");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body read");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: the body is not JSON ({e}): {text}", request.what))
-    };
-    (status, body)
+
+    fn body(mut self, body: &'static str) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn answered(mut self, status: u16) -> Self {
+        self.expected = status;
+        self
+    }
+
+    async fn send(&self, client: &reqwest::Client, base: &str, bearer: &str) -> (u16, Value) {
+        let mut headers = vec![
+            ("Authorization", Some(format!("Bearer {bearer}"))),
+            ("Accept", Some("application/json".to_owned())),
+            ("User-Agent", Some("emulator-tests/1.0".to_owned())),
+            ("Content-Type", Some("application/json".to_owned())),
+        ];
+        for (name, value) in &self.headers {
+            headers.retain(|(n, _)| n != name);
+            headers.push((name, value.map(str::to_owned)));
+        }
+        let mut builder = client.request(self.method.clone(), format!("{base}{}", self.path));
+        for (name, value) in headers {
+            if let Some(value) = value {
+                builder = builder.header(name, value);
+            }
+        }
+        if let Some(body) = self.body {
+            builder = builder.body(body);
+        }
+        let response = builder.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body read");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: the body is not JSON ({e}): {text}", self.what))
+        };
+        (status, body)
+    }
 }
 
 #[tokio::test]
@@ -379,253 +439,145 @@ async fn answers_to_bad_input_keep_to_the_schema() {
     let admin = admin_jwt(&running);
     let (_, _, body) = post_sql(&client, &running, &admin, "SELECT CURRENT_USER()", "").await;
     let known = statement_handle(&body);
-    let unknown_upper = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let unknown = uuid::Uuid::new_v4().to_string().to_uppercase();
     let braced = format!("{{{}}}", uuid::Uuid::new_v4());
-
-    let full = |extra: &[(&'static str, &str)]| {
-        let mut headers = vec![
-            ("Authorization", format!("Bearer {admin}")),
-            ("Accept", "application/json".to_owned()),
-            ("User-Agent", "emulator-tests/1.0".to_owned()),
-            ("Content-Type", "application/json".to_owned()),
-        ];
-        for (name, value) in extra {
-            headers.retain(|(n, _)| n != name);
-            if !value.is_empty() {
-                headers.push((name, (*value).to_owned()));
-            }
-        }
-        headers
-    };
-    const STATEMENTS: &str = "/api/v2/statements";
-    const STATUS: &str = "/api/v2/statements/{statementHandle}";
-    const CANCEL: &str = "/api/v2/statements/{statementHandle}/cancel";
-    let get = reqwest::Method::GET;
-    let post = reqwest::Method::POST;
-    let select = Some(r#"{"statement": "SELECT CURRENT_USER()"}"#);
+    let select = r#"{"statement": "SELECT CURRENT_USER()"}"#;
+    let known_path = format!("{STATEMENTS}/{known}");
     let cases = [
-        BadRequest {
-            what: "a status poll of a handle that is no UUID",
-            method: get.clone(),
-            template: Some(STATUS),
-            path: "/api/v2/statements/null,null".into(),
-            headers: full(&[]),
-            body: None,
-            expected: 400,
-        },
-        BadRequest {
-            what: "a cancel of a handle that is no UUID",
-            method: post.clone(),
-            template: Some(CANCEL),
-            path: "/api/v2/statements/null,null/cancel".into(),
-            headers: full(&[]),
-            body: None,
-            expected: 400,
-        },
-        BadRequest {
-            what: "a status poll of a braced UUID",
-            method: get.clone(),
-            template: Some(STATUS),
-            path: format!("/api/v2/statements/{braced}"),
-            headers: full(&[]),
-            body: None,
-            expected: 400,
-        },
-        BadRequest {
-            what: "a status poll of an unknown uppercase UUID",
-            method: get.clone(),
-            template: Some(STATUS),
-            path: format!("/api/v2/statements/{unknown_upper}"),
-            headers: full(&[]),
-            body: None,
-            expected: 422,
-        },
-        BadRequest {
-            what: "a cancel of an unknown UUID",
-            method: post.clone(),
-            template: Some(CANCEL),
-            path: format!("/api/v2/statements/{unknown_upper}/cancel"),
-            headers: full(&[]),
-            body: None,
-            expected: 422,
-        },
-        BadRequest {
-            what: "a status poll with a requestId that is no UUID",
-            method: get.clone(),
-            template: Some(STATUS),
-            path: format!("/api/v2/statements/{known}?requestId=null"),
-            headers: full(&[]),
-            body: None,
-            expected: 400,
-        },
-        BadRequest {
-            what: "a cancel with a requestId that is no UUID",
-            method: post.clone(),
-            template: Some(CANCEL),
-            path: format!("/api/v2/statements/{known}/cancel?requestId=1"),
-            headers: full(&[]),
-            body: None,
-            expected: 400,
-        },
-        BadRequest {
-            what: "a negative partition",
-            method: get.clone(),
-            template: Some(STATUS),
-            path: format!("/api/v2/statements/{known}?partition=-1"),
-            headers: full(&[]),
-            body: None,
-            expected: 400,
-        },
-        BadRequest {
-            what: "a partition the result lacks",
-            method: get.clone(),
-            template: Some(STATUS),
-            path: format!("/api/v2/statements/{known}?partition=7"),
-            headers: full(&[]),
-            body: None,
-            expected: 422,
-        },
-        BadRequest {
-            what: "a submit with a braced requestId",
-            method: post.clone(),
-            template: Some(STATEMENTS),
-            path: format!("{STATEMENTS}?requestId={braced}"),
-            headers: full(&[]),
-            body: select,
-            expected: 400,
-        },
-        BadRequest {
-            what: "a submit whose body is no JSON",
-            method: post.clone(),
-            template: Some(STATEMENTS),
-            path: STATEMENTS.into(),
-            headers: full(&[]),
-            body: Some("{\"statement\":"),
-            expected: 400,
-        },
-        BadRequest {
-            what: "a submit without a statement (every field is optional)",
-            method: post.clone(),
-            template: Some(STATEMENTS),
-            path: STATEMENTS.into(),
-            headers: full(&[]),
-            body: Some("{}"),
-            expected: 422,
-        },
-        BadRequest {
-            what: "a submit without a User-Agent",
-            method: post.clone(),
-            template: Some(STATEMENTS),
-            path: STATEMENTS.into(),
-            headers: full(&[("User-Agent", "")]),
-            body: select,
-            expected: 400,
-        },
-        BadRequest {
-            what: "a cancel without a User-Agent",
-            method: post.clone(),
-            template: Some(CANCEL),
-            path: format!("/api/v2/statements/{known}/cancel"),
-            headers: full(&[("User-Agent", "")]),
-            body: None,
-            expected: 400,
-        },
-        BadRequest {
-            what: "a status poll that accepts only HTML",
-            method: get.clone(),
-            template: Some(STATUS),
-            path: format!("/api/v2/statements/{known}"),
-            headers: full(&[("Accept", "text/html")]),
-            body: None,
-            expected: 400,
-        },
-        BadRequest {
-            what: "a submit whose body is a JSON array",
-            method: post.clone(),
-            template: Some(STATEMENTS),
-            path: STATEMENTS.into(),
-            headers: full(&[]),
-            body: Some(r#"["SELECT CURRENT_USER()"]"#),
-            expected: 400,
-        },
-        BadRequest {
-            what: "a submit with a negative timeout",
-            method: post.clone(),
-            template: Some(STATEMENTS),
-            path: STATEMENTS.into(),
-            headers: full(&[]),
-            body: Some(r#"{"statement": "SELECT CURRENT_USER()", "timeout": -1}"#),
-            expected: 400,
-        },
-        BadRequest {
-            what: "a submit with a statement count in words",
-            method: post.clone(),
-            template: Some(STATEMENTS),
-            path: STATEMENTS.into(),
-            headers: full(&[]),
-            body: Some(
-                r#"{"statement": "SELECT CURRENT_USER()",
-                    "parameters": {"multi_statement_count": "two"}}"#,
-            ),
-            expected: 400,
-        },
-        BadRequest {
-            what: "a submit in XML",
-            method: post.clone(),
-            template: Some(STATEMENTS),
-            path: STATEMENTS.into(),
-            headers: full(&[("Content-Type", "application/xml")]),
-            body: select,
-            expected: 415,
-        },
-        BadRequest {
-            what: "a status poll without a token",
-            method: get.clone(),
-            template: Some(STATUS),
-            path: format!("/api/v2/statements/{known}"),
-            headers: full(&[("Authorization", "")]),
-            body: None,
-            expected: 401,
-        },
-        BadRequest {
-            what: "a status poll of a bad handle without a token",
-            method: get.clone(),
-            template: Some(STATUS),
-            path: "/api/v2/statements/null,null".into(),
-            headers: full(&[("Authorization", "")]),
-            body: None,
-            expected: 401,
-        },
-        BadRequest {
-            what: "GET on the submit path",
-            method: get.clone(),
-            template: Some(STATEMENTS),
-            path: STATEMENTS.into(),
-            headers: full(&[]),
-            body: None,
-            expected: 405,
-        },
-        BadRequest {
-            what: "DELETE of a statement",
-            method: reqwest::Method::DELETE,
-            template: Some(STATUS),
-            path: format!("/api/v2/statements/{known}"),
-            headers: full(&[]),
-            body: None,
-            expected: 405,
-        },
-        BadRequest {
-            what: "a path the API lacks",
-            method: get.clone(),
-            template: None,
-            path: "/api/v2/statements/a/b/c".into(),
-            headers: full(&[]),
-            body: None,
-            expected: 404,
-        },
+        bad_get(
+            "a poll of a handle that is no UUID",
+            STATUS,
+            "/api/v2/statements/null,null",
+        )
+        .answered(400),
+        bad_post(
+            "a cancel of a handle that is no UUID",
+            CANCEL,
+            "/api/v2/statements/null,null/cancel",
+        )
+        .answered(400),
+        bad_get(
+            "a poll of a braced UUID",
+            STATUS,
+            format!("{STATEMENTS}/{braced}"),
+        )
+        .answered(400),
+        bad_get(
+            "a poll of an unknown uppercase UUID",
+            STATUS,
+            format!("{STATEMENTS}/{unknown}"),
+        )
+        .answered(422),
+        bad_post(
+            "a cancel of an unknown UUID",
+            CANCEL,
+            format!("{STATEMENTS}/{unknown}/cancel"),
+        )
+        .answered(422),
+        bad_get(
+            "a poll with a requestId that is no UUID",
+            STATUS,
+            format!("{known_path}?requestId=null"),
+        )
+        .answered(400),
+        bad_post(
+            "a cancel with a requestId that is no UUID",
+            CANCEL,
+            format!("{known_path}/cancel?requestId=1"),
+        )
+        .answered(400),
+        bad_get(
+            "a negative partition",
+            STATUS,
+            format!("{known_path}?partition=-1"),
+        )
+        .answered(400),
+        bad_get(
+            "a partition the result lacks",
+            STATUS,
+            format!("{known_path}?partition=7"),
+        )
+        .answered(422),
+        bad_post(
+            "a submit with a braced requestId",
+            STATEMENTS,
+            format!("{STATEMENTS}?requestId={braced}"),
+        )
+        .body(select)
+        .answered(400),
+        bad_post("a submit whose body is no JSON", STATEMENTS, STATEMENTS)
+            .body("{\"statement\":")
+            .answered(400),
+        bad_post(
+            "a submit without a statement (every field is optional)",
+            STATEMENTS,
+            STATEMENTS,
+        )
+        .body("{}")
+        .answered(422),
+        bad_post("a submit without a User-Agent", STATEMENTS, STATEMENTS)
+            .header("User-Agent", None)
+            .body(select)
+            .answered(400),
+        bad_post(
+            "a cancel without a User-Agent",
+            CANCEL,
+            format!("{known_path}/cancel"),
+        )
+        .header("User-Agent", None)
+        .answered(400),
+        bad_get("a poll that accepts only HTML", STATUS, known_path.clone())
+            .header("Accept", Some("text/html"))
+            .answered(400),
+        bad_post(
+            "a submit whose body is a JSON array",
+            STATEMENTS,
+            STATEMENTS,
+        )
+        .body(r#"["SELECT CURRENT_USER()"]"#)
+        .answered(400),
+        bad_post("a submit with a negative timeout", STATEMENTS, STATEMENTS)
+            .body(r#"{"statement": "SELECT CURRENT_USER()", "timeout": -1}"#)
+            .answered(400),
+        bad_post(
+            "a submit with a statement count in words",
+            STATEMENTS,
+            STATEMENTS,
+        )
+        .body(r#"{"statement": "SELECT 1", "parameters": {"multi_statement_count": "two"}}"#)
+        .answered(400),
+        bad_post("a submit in XML", STATEMENTS, STATEMENTS)
+            .header("Content-Type", Some("application/xml"))
+            .body(select)
+            .answered(415),
+        bad_get("a poll without a token", STATUS, known_path.clone())
+            .header("Authorization", None)
+            .answered(401),
+        bad_get(
+            "a poll of a bad handle without a token",
+            STATUS,
+            "/api/v2/statements/null,null",
+        )
+        .header("Authorization", None)
+        .answered(401),
+        bad_get("GET on the submit path", STATEMENTS, STATEMENTS).answered(405),
+        bad_request(
+            "DELETE of a statement",
+            reqwest::Method::DELETE,
+            Some(STATUS),
+            known_path.clone(),
+        )
+        .answered(405),
+        bad_request(
+            "a path the API lacks",
+            reqwest::Method::GET,
+            None,
+            "/api/v2/statements/a/b/c",
+        )
+        .answered(404),
     ];
     for case in &cases {
-        let (status, body) = send(&client, &running.base_url(), case).await;
+        let (status, body) = case.send(&client, &running.base_url(), &admin).await;
         assert_eq!(status, case.expected, "{}: {body}", case.what);
         let declared = case.template.map(|template| {
             // A wrong method has no operation of its own: read the 405 of the path's one.

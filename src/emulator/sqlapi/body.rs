@@ -1,6 +1,6 @@
 //! The body of `POST /api/v2/statements`, typed as sqlapi.yaml declares it. Every field
 //! is optional; a field that is present must have its declared type (no field is
-//! nullable, so `null` is refused too), else the request is refused with 400 like any
+//! nullable, so `null` is refused too: [`Given`]), else the request is refused with 400 like any
 //! payload Snowflake cannot read. Fields the emulator does not act on (database, schema,
 //! warehouse, bindings, output formats) are typed anyway, so a wrong type is refused
 //! rather than silently dropped.
@@ -15,20 +15,17 @@ use serde_json::{Map, Value};
 
 /// The request body. `Default` is an empty object.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct StatementRequest {
     /// A body without one runs the empty statement, which fails as Snowflake fails it
     /// (422 `000900` "Empty SQL statement.").
-    #[serde(default, deserialize_with = "present")]
-    pub statement: Option<String>,
+    pub statement: Given<String>,
     /// Seconds (`0` = the maximum); only echoed in the timeout fault's message.
-    #[serde(default, deserialize_with = "present")]
-    pub timeout: Option<NonNegative>,
-    #[serde(default, deserialize_with = "present")]
-    pub role: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    pub parameters: Option<Parameters>,
+    pub timeout: Given<NonNegative>,
+    pub role: Given<String>,
+    pub parameters: Given<Parameters>,
     /// Typed only (the leading `_`: nothing reads them).
-    #[serde(default, flatten)]
+    #[serde(flatten)]
     _unused: UnusedFields,
 }
 
@@ -38,25 +35,22 @@ pub(super) struct StatementRequest {
     reason = "typed so that a wrong type is refused; never read"
 )]
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct UnusedFields {
-    #[serde(default, deserialize_with = "present")]
-    database: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    schema: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    warehouse: Option<String>,
+    database: Given<String>,
+    schema: Given<String>,
+    warehouse: Given<String>,
     /// Not emulated (README): any object is taken and ignored.
-    #[serde(default, deserialize_with = "present")]
-    bindings: Option<Map<String, Value>>,
+    bindings: Given<Map<String, Value>>,
 }
 
 /// `parameters`: session parameters set before the statement runs.
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub(super) struct Parameters {
-    #[serde(default, deserialize_with = "present")]
-    pub multi_statement_count: Option<StatementCount>,
+    pub multi_statement_count: Given<StatementCount>,
     /// Typed only (the leading `_`: nothing reads them).
-    #[serde(default, flatten)]
+    #[serde(flatten)]
     _unused: UnusedParameters,
 }
 
@@ -66,25 +60,17 @@ pub(super) struct Parameters {
     reason = "typed so that a wrong type is refused; never read"
 )]
 #[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct UnusedParameters {
-    #[serde(default, deserialize_with = "present")]
-    timezone: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    query_tag: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    binary_output_format: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    date_output_format: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    time_output_format: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    timestamp_output_format: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    timestamp_ltz_output_format: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    timestamp_ntz_output_format: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    timestamp_tz_output_format: Option<String>,
+    timezone: Given<String>,
+    query_tag: Given<String>,
+    binary_output_format: Given<String>,
+    date_output_format: Given<String>,
+    time_output_format: Given<String>,
+    timestamp_output_format: Given<String>,
+    timestamp_ltz_output_format: Given<String>,
+    timestamp_ntz_output_format: Given<String>,
+    timestamp_tz_output_format: Given<String>,
 }
 
 /// A non-negative JSON integer (one beyond `u64` saturates).
@@ -127,14 +113,29 @@ impl<'de> Deserialize<'de> for StatementCount {
     }
 }
 
-/// A present field must hold its type: `null` is refused (with `default`, an absent
-/// field is `None`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
+/// A field that may be left out but, when present, holds a `T`: `null` is refused, as
+/// no field of the body is nullable (`Option` would read `null` as absent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum Given<T> {
+    #[default]
+    Absent,
+    Present(T),
+}
+
+impl<T> Given<T> {
+    /// The value, when the field was present.
+    pub fn get(&self) -> Option<&T> {
+        match self {
+            Self::Absent => None,
+            Self::Present(value) => Some(value),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Given<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Self::Present)
+    }
 }
 
 impl StatementRequest {
@@ -149,9 +150,9 @@ impl StatementRequest {
     pub fn statement_count(&self) -> Option<usize> {
         let count = self
             .parameters
-            .as_ref()
-            .and_then(|p| p.multi_statement_count)
-            .map_or(1, |StatementCount(n)| n);
+            .get()
+            .and_then(|p| p.multi_statement_count.get())
+            .map_or(1, |StatementCount(n)| *n);
         (count > 0).then(|| usize::try_from(count).unwrap_or(usize::MAX))
     }
 }
@@ -194,7 +195,7 @@ mod tests {
                 "parameters": {"multi_statement_count": 2, "other": [1]}}"#,
         )
         .expect("taken");
-        assert_eq!(taken.timeout, Some(NonNegative(u64::MAX)));
+        assert_eq!(taken.timeout, Given::Present(NonNegative(u64::MAX)));
         assert_eq!(taken.statement_count(), Some(2));
     }
 

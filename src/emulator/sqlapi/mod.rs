@@ -137,6 +137,16 @@ fn check_headers(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What every endpoint checks first: the headers, then the bearer and the network policy.
+fn admit(
+    emulator: &Emulator,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Authenticated, ApiError> {
+    check_headers(headers)?;
+    authenticate(emulator, headers, peer)
+}
+
 /// Authenticates the bearer token, then applies the network policy to the client
 /// address (known when served by the emulator's own accept loop).
 fn authenticate(

@@ -3,55 +3,84 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::{
-    ApiError, BAD_PAYLOAD, accepts_gzip, answer, authenticate, bad_request, canonical_uuid,
-    check_headers, flag, peer_addr, request_id_param,
+    ApiError, BAD_PAYLOAD, accepts_gzip, admit, answer, bad_request, canonical_uuid, flag,
+    request_id_param,
 };
+use crate::emulator::auth::Authenticated;
 use crate::emulator::faults::{FaultKind, InjectedFault};
 use crate::emulator::handle::Emulator;
 use crate::emulator::statements::Outcome;
 use crate::emulator::wire::{self, ResultView};
 
+/// The query parameters of a status poll besides `requestId`.
 #[derive(Debug, Default, Deserialize)]
 struct StatusQuery {
-    #[serde(rename = "requestId")]
-    request_id: Option<String>,
     partition: Option<String>,
     nullable: Option<String>,
 }
 
+/// The `requestId` both endpoints take (and check, though neither needs it).
+#[derive(Debug, Default, Deserialize)]
+struct RequestIdQuery {
+    #[serde(rename = "requestId")]
+    request_id: Option<String>,
+}
+
+/// The statement a request is about, once the request is admitted: the headers checked,
+/// the bearer authenticated ([`admit`]), the handle and any `requestId` canonical UUIDs.
+/// Both endpoints take it as an extractor, so a refusal is answered before they run.
+pub(super) struct AdmittedHandle {
+    authenticated: Authenticated,
+    handle: String,
+}
+
+impl FromRequestParts<Emulator> for AdmittedHandle {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, emulator: &Emulator) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| *addr);
+        let authenticated = admit(emulator, &parts.headers, peer)?;
+        // A segment that is not even UTF-8 is no UUID either.
+        let raw_handle = Path::<String>::from_request_parts(parts, emulator)
+            .await
+            .map(|Path(handle)| handle)
+            .unwrap_or_default();
+        let handle = statement_handle(&raw_handle)?;
+        let query: RequestIdQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+            .map_err(|_| ApiError::bad_request(BAD_PAYLOAD))?;
+        request_id_param(query.request_id.as_deref())?;
+        Ok(Self {
+            authenticated,
+            handle,
+        })
+    }
+}
+
 pub(super) async fn status(
     State(emulator): State<Emulator>,
+    AdmittedHandle {
+        authenticated,
+        handle,
+    }: AdmittedHandle,
     fault: Option<Extension<InjectedFault>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    Path(handle): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = check_headers(&headers) {
-        return refusal.into_response();
-    }
-    let authenticated = match authenticate(&emulator, &headers, peer_addr(peer)) {
-        Ok(a) => a,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let handle = match statement_handle(&handle) {
-        Ok(handle) => handle,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let Ok(query) = serde_urlencoded::from_str::<StatusQuery>(query.as_deref().unwrap_or_default())
+    let Ok(query) = serde_urlencoded::from_str::<StatusQuery>(query.as_deref().unwrap_or(""))
     else {
         return bad_request(BAD_PAYLOAD);
     };
-    if let Err(refusal) = request_id_param(query.request_id.as_deref()) {
-        return refusal.into_response();
-    }
     let Ok(nullable) = flag(query.nullable.as_deref(), true) else {
         return bad_request(BAD_PAYLOAD);
     };
@@ -119,37 +148,13 @@ fn not_found(handle: &str) -> Response {
         .into_response()
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct CancelQuery {
-    #[serde(rename = "requestId")]
-    request_id: Option<String>,
-}
-
 pub(super) async fn cancel(
     State(emulator): State<Emulator>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    Path(handle): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    AdmittedHandle {
+        authenticated,
+        handle,
+    }: AdmittedHandle,
 ) -> Response {
-    if let Err(refusal) = check_headers(&headers) {
-        return refusal.into_response();
-    }
-    let authenticated = match authenticate(&emulator, &headers, peer_addr(peer)) {
-        Ok(a) => a,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let handle = match statement_handle(&handle) {
-        Ok(handle) => handle,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let Ok(query) = serde_urlencoded::from_str::<CancelQuery>(query.as_deref().unwrap_or_default())
-    else {
-        return bad_request(BAD_PAYLOAD);
-    };
-    if let Err(refusal) = request_id_param(query.request_id.as_deref()) {
-        return refusal.into_response();
-    }
     let mut statements = emulator.statements();
     match statements.get_mut(&handle) {
         Some(stored) if stored.user == authenticated.user => {

@@ -13,10 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::body::{NonNegative, StatementRequest};
-use super::{
-    BAD_PAYLOAD, answer, authenticate, bad_request, check_headers, flag, peer_addr,
-    request_id_param,
-};
+use super::{BAD_PAYLOAD, admit, answer, bad_request, flag, peer_addr, request_id_param};
 use crate::emulator::auth::Authenticated;
 use crate::emulator::faults::{self, ConnectionControl, FaultKind, InjectedFault};
 use crate::emulator::handle::Emulator;
@@ -49,10 +46,11 @@ fn run(
     sql: &str,
     now: Timestamp,
 ) -> (Outcome, String) {
-    let principal = match emulator.session_principal(authenticated, request.role.as_deref()) {
-        Ok(principal) => principal,
-        Err(e) => return (Outcome::Failure(e), "<session>".into()),
-    };
+    let principal =
+        match emulator.session_principal(authenticated, request.role.get().map(String::as_str)) {
+            Ok(principal) => principal,
+            Err(e) => return (Outcome::Failure(e), "<session>".into()),
+        };
     let statements = match parse_request(sql, request.statement_count()) {
         Ok(statements) => statements,
         Err(e) => return (Outcome::Failure(e), "<unparsed>".into()),
@@ -87,10 +85,7 @@ pub(super) async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refusal) = check_headers(&headers) {
-        return refusal.into_response();
-    }
-    let authenticated = match authenticate(&emulator, &headers, peer_addr(peer)) {
+    let authenticated = match admit(&emulator, &headers, peer_addr(peer)) {
         Ok(a) => a,
         Err(refusal) => return refusal.into_response(),
     };
@@ -121,7 +116,7 @@ pub(super) async fn submit(
     let Some(request) = StatementRequest::parse(&body) else {
         return bad_request(BAD_PAYLOAD);
     };
-    let sql = request.statement.clone().unwrap_or_default();
+    let sql = request.statement.get().cloned().unwrap_or_default();
     let fault = fault.map(|Extension(InjectedFault(kind))| kind);
     if fault == Some(FaultKind::StatementTimeout) {
         return timed_out(&request, now);
@@ -168,7 +163,8 @@ fn timed_out(request: &StatementRequest, now: Timestamp) -> Response {
     let handle = uuid::Uuid::new_v4().to_string();
     let timeout = request
         .timeout
-        .map_or(STATEMENT_TIMEOUT_IN_SECONDS, |NonNegative(secs)| secs);
+        .get()
+        .map_or(STATEMENT_TIMEOUT_IN_SECONDS, |NonNegative(secs)| *secs);
     (
         StatusCode::REQUEST_TIMEOUT,
         Json(wire::timed_out(&handle, now, timeout)),
