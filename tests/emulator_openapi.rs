@@ -457,6 +457,12 @@ async fn answers_to_bad_input_keep_to_the_schema() {
         )
         .answered(400),
         bad_get(
+            "a poll of a handle that is not UTF-8",
+            STATUS,
+            "/api/v2/statements/%FF%FE",
+        )
+        .answered(400),
+        bad_get(
             "a poll of a braced UUID",
             STATUS,
             format!("{STATEMENTS}/{braced}"),

@@ -3,9 +3,10 @@
 //! 200 / 202 / 422 answers of reference §3.
 //!
 //! Split by endpoint: [`submit`] (`POST /api/v2/statements`: run, resend, 202/408
-//! faults) and [`status`] (`GET …/{handle}` with partitions, `POST …/cancel`); this
-//! module holds what they share: header and flag checks, authentication, and the
-//! answer for a stored statement.
+//! faults; its body typed in [`body`]) and [`status`] (`GET …/{handle}` with
+//! partitions, `POST …/cancel`); this module holds what they share: header and flag
+//! checks, authentication, UUID checks of handles and request ids, and the answer for a
+//! stored statement.
 
 use std::net::SocketAddr;
 
