@@ -2,6 +2,8 @@
 //! signer and a small SQL API client. Nothing here uses `crate::snowflake`.
 #![allow(dead_code)]
 
+pub mod openapi;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
