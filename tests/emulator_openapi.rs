@@ -3,108 +3,13 @@
 
 mod emulator_support;
 
-use std::path::PathBuf;
-
+use emulator_support::openapi::{assert_known_fields, assert_valid, load, schema, validator};
 use emulator_support::{
     add_tokens, admin_jwt, cancel, get, http, partitioned_config, post_sql, start, start_with,
     statement_handle,
 };
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
-
-fn spec_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/snowflake-openapi")
-}
-
-fn load(file: &str) -> Value {
-    let path = spec_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "the OpenAPI reference {} is required by this test and could not be read: {e}",
-            path.display()
-        )
-    });
-    serde_saphyr::from_str(&text).expect("the OpenAPI file is YAML")
-}
-
-/// Converts an OpenAPI 3.0 schema to JSON Schema: inline `$ref`s, turn `nullable`
-/// into a `null` type, drop `example`, and drop `format: uri` (Snowflake itself
-/// answers relative `statementStatusUrl`s).
-fn to_json_schema(schema: &Value, root: &Value) -> Value {
-    match schema {
-        Value::Object(map) => {
-            if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
-                let pointer = reference.trim_start_matches('#');
-                let target = root
-                    .pointer(pointer)
-                    .unwrap_or_else(|| panic!("unresolved $ref {reference}"));
-                return to_json_schema(target, root);
-            }
-            let mut out = Map::new();
-            for (key, value) in map {
-                match key.as_str() {
-                    // Property names are not keywords: a property may be called `nullable`.
-                    "properties" => {
-                        let properties = value
-                            .as_object()
-                            .map(|p| {
-                                p.iter()
-                                    .map(|(name, s)| (name.clone(), to_json_schema(s, root)))
-                                    .collect::<Map<_, _>>()
-                            })
-                            .unwrap_or_default();
-                        out.insert(key.clone(), Value::Object(properties));
-                    }
-                    "example" | "nullable" => {}
-                    "format" if value == "uri" => {}
-                    _ => {
-                        out.insert(key.clone(), to_json_schema(value, root));
-                    }
-                }
-            }
-            if map.get("nullable") == Some(&Value::Bool(true))
-                && let Some(Value::String(t)) = map.get("type")
-            {
-                out.insert("type".into(), json!([t, "null"]));
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| to_json_schema(v, root)).collect())
-        }
-        other => other.clone(),
-    }
-}
-
-fn schema(root: &Value, name: &str) -> Value {
-    let raw = root
-        .pointer(&format!("/components/schemas/{name}"))
-        .unwrap_or_else(|| panic!("schema {name} missing from the spec"));
-    to_json_schema(raw, root)
-}
-
-fn assert_valid(schema: &Value, instance: &Value, what: &str) {
-    let validator = jsonschema::validator_for(schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} does not match the schema: {errors:?}\n{instance}"
-    );
-}
-
-/// Fields the emulator sends beyond the published schema, all seen in real answers.
-fn assert_known_fields(schema: &Value, instance: &Value, extra: &[&str], what: &str) {
-    let properties = schema["properties"].as_object().expect("properties");
-    for key in instance.as_object().expect("object").keys() {
-        assert!(
-            properties.contains_key(key) || extra.contains(&key.as_str()),
-            "{what}: field {key} is neither in the schema nor a known real field"
-        );
-    }
-}
 
 #[tokio::test]
 async fn sql_api_answers_match_the_published_schemas() {
@@ -118,11 +23,14 @@ async fn sql_api_answers_match_the_published_schemas() {
 
     // The converted schemas do constrain answers (guards against a no-op conversion).
     let broken = json!({"resultSetMetaData": {"numRows": "1", "format": "jsonv2"}, "data": [[1]]});
-    let validator = jsonschema::validator_for(&result_set).expect("schema compiles");
-    assert_eq!(validator.iter_errors(&broken).count(), 2);
+    assert_eq!(validator(&result_set).iter_errors(&broken).count(), 2);
     assert!(
-        !jsonschema::is_valid(&query_status, &json!({"code": "333334"})),
+        !validator(&query_status).is_valid(&json!({"code": "333334"})),
         "statementHandle is required"
+    );
+    assert!(
+        !validator(&query_status).is_valid(&json!({"statementHandle": "null,null"})),
+        "statementHandle is a UUID"
     );
 
     let running = start(false).await;
@@ -255,7 +163,7 @@ async fn partitioned_answers_match_the_published_schemas() {
     // A further partition is the `data` of a ResultSet, alone.
     let rows = result_set["properties"]["data"].clone();
     assert!(
-        !jsonschema::is_valid(&rows, &json!({"data": []})),
+        !validator(&rows).is_valid(&json!({"data": []})),
         "the rows schema constrains answers"
     );
 

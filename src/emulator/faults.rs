@@ -1,8 +1,20 @@
 //! Injectable faults for the next N matching requests, so client retry logic can be
 //! exercised: 429 storms, 5xx, latency, delayed asynchronous results and connections
-//! dropped after the statement ran.
+//! dropped after the request was processed.
+//!
+//! The server's fault middleware answers the kinds that replace an answer (429, 5xx,
+//! latency) itself and hands every other kind to the face's handler as an
+//! [`InjectedFault`]; a handler closes its connection through the [`ConnectionControl`]
+//! the accept loop gives every request.
 
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use super::wire;
 
 /// What to do to a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +39,9 @@ pub enum FaultKind {
         #[serde(default)]
         polls: Option<u32>,
     },
-    /// Execute the statement, then close the TCP connection without an answer.
+    /// Process the request in full (execute the statement, rotate the refresh token,
+    /// redeem the code), then close the TCP connection without an answer. Honoured by
+    /// `POST /api/v2/statements` and `POST /oauth/token-request`.
     DropConnectionAfterExecute,
     /// Answer a status poll of a still-running statement with HTTP 429 and the
     /// QueryStatus body, which Snowflake documents as "still running" rather than a
@@ -125,6 +139,47 @@ impl FaultQueue {
     /// Faults still queued.
     pub fn pending(&self) -> &[FaultSpec] {
         &self.faults
+    }
+}
+
+/// A fault the middleware took for this request and left for the handler (the kinds
+/// that act on what the handler does: an asynchronous delay, a throttled poll, a
+/// statement timeout, dropping the connection after the request was processed).
+#[derive(Clone, Debug)]
+pub struct InjectedFault(pub FaultKind);
+
+/// Lets a handler close the TCP connection its request arrived on.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionControl(Arc<Notify>);
+
+impl ConnectionControl {
+    /// Closes the connection without writing a response.
+    pub fn drop_connection(&self) {
+        self.0.notify_one();
+    }
+
+    /// Resolves once a handler asked for the connection to be closed.
+    pub async fn dropped(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// The drop-connection fault, once the handler has done its work: the connection is
+/// closed under the client, which never gets an answer, as after a network failure.
+/// Never resolves when served by the emulator's own accept loop (which closes the
+/// connection); without it (a router driven directly) there is no connection to close,
+/// and the answer is a 500.
+pub async fn drop_connection(connection: Option<ConnectionControl>) -> Response {
+    match connection {
+        Some(control) => {
+            control.drop_connection();
+            std::future::pending::<Response>().await
+        }
+        None => wire::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "390500",
+            "Connection dropping needs the emulator's own server loop.",
+        ),
     }
 }
 

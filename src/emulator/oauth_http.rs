@@ -1,97 +1,27 @@
 //! The OAuth face: `GET /oauth/authorize` and `POST /oauth/token-request` over the pure
-//! authorization-server model ([`super::oauth`]), the [`Directory`] of the emulated
-//! account's users, and the validator that lets OAuth access tokens authenticate on the
-//! SQL API (and, through [`Emulator::with_oauth`], on the driver login).
+//! authorization-server model ([`super::oauth`]), reached through
+//! [`Emulator::with_oauth`] with the account's users as its directory
+//! ([`super::oauth_account`]).
 //!
 //! Nothing here logs a code or token: the model keeps them wrapped, and the handlers log
 //! client ids and outcomes only.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use jiff::Timestamp;
+use axum::{Extension, Router};
 
-use super::auth::{AuthError, Authenticated, OAuthTokenValidator};
+use super::faults::{self, ConnectionControl, FaultKind, InjectedFault};
 use super::handle::Emulator;
-use super::oauth::{
-    AuthorizeRequest, Directory, DirectoryUser, ErrorResponse, OAuthServer, TokenError,
-    TokenRequest,
-};
-use super::principal::AuthMethod;
-use super::secret::TokenSecret;
-use super::state::AccountState;
+use super::oauth::{AuthorizeRequest, ErrorResponse, TokenError, TokenRequest};
 
 /// The OAuth routes.
 pub fn router() -> Router<Emulator> {
     Router::new()
         .route("/oauth/authorize", get(authorize))
         .route("/oauth/token-request", post(token_request))
-}
-
-/// The emulated account's users as the authorization server sees them. Names resolve as
-/// Snowflake resolves unquoted identifiers: exactly, else uppercased.
-pub struct StateDirectory<'a> {
-    state: &'a AccountState,
-}
-
-impl<'a> StateDirectory<'a> {
-    pub fn new(state: &'a AccountState) -> Self {
-        Self { state }
-    }
-}
-
-impl Directory for StateDirectory<'_> {
-    fn lookup_user(&self, name: &str) -> Option<DirectoryUser> {
-        let user = self
-            .state
-            .users
-            .get(name)
-            .or_else(|| self.state.users.get(&name.to_ascii_uppercase()))?;
-        Some(DirectoryUser {
-            name: user.name.clone(),
-            disabled: user.disabled,
-            default_role: user.default_role.clone(),
-            granted_roles: user.grants.keys().cloned().collect::<BTreeSet<_>>(),
-        })
-    }
-}
-
-/// Accepts the access tokens the emulator's authorization server issued.
-pub struct ServerValidator {
-    server: Arc<Mutex<OAuthServer>>,
-}
-
-impl ServerValidator {
-    pub fn new(server: Arc<Mutex<OAuthServer>>) -> Self {
-        Self { server }
-    }
-}
-
-impl OAuthTokenValidator for ServerValidator {
-    fn validate(&self, token: &TokenSecret, now: Timestamp) -> Option<Authenticated> {
-        self.check(token, now).ok()
-    }
-
-    fn check(&self, token: &TokenSecret, now: Timestamp) -> Result<Authenticated, AuthError> {
-        // Poisoning is recovered from for the reason given on the emulator's own `lock`:
-        // one panicked request must not turn every later bearer check into a panic.
-        let server = self
-            .server
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let session = server.validate_access_token(token.expose(), now)?;
-        Ok(Authenticated {
-            user: session.user,
-            method: AuthMethod::OAuth,
-            forced_role: Some(session.role),
-        })
-    }
 }
 
 fn json_response(answer: ErrorResponse) -> Response {
@@ -157,8 +87,15 @@ async fn authorize(State(emulator): State<Emulator>, RawQuery(query): RawQuery) 
 }
 
 /// `POST /oauth/token-request` (form body, HTTP Basic client authentication).
+///
+/// Honours the drop-connection fault as the SQL API does: the request is processed in
+/// full (a code is redeemed, a single-use refresh token rotated) before the connection
+/// is closed without an answer, so a client that resends the lost request meets a
+/// replay, which is what Snowflake would answer too.
 async fn token_request(
     State(emulator): State<Emulator>,
+    fault: Option<Extension<InjectedFault>>,
+    connection: Option<Extension<ConnectionControl>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -175,6 +112,21 @@ async fn token_request(
             .map(|tokens| tokens.to_json())
             .map_err(|e| (e.oauth_error(), e.response(server.error_rendering())))
     });
+    if matches!(
+        fault,
+        Some(Extension(InjectedFault(
+            FaultKind::DropConnectionAfterExecute
+        )))
+    ) {
+        let outcome = outcome
+            .as_ref()
+            .map_or_else(|(error, _)| *error, |_| "issued");
+        tracing::info!(
+            outcome,
+            "fault: dropping the connection after the token request"
+        );
+        return faults::drop_connection(connection.map(|Extension(control)| control)).await;
+    }
     match outcome {
         Ok(body) => {
             tracing::info!("OAuth token request: tokens issued");

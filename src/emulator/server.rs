@@ -5,7 +5,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,12 +16,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use super::config::{ConfigError, EmulatorConfig};
-use super::faults::{FaultKind, FaultSpec};
+use super::faults::{ConnectionControl, FaultKind, FaultSpec, InjectedFault};
 use super::handle::Emulator;
 use super::state::StateSnapshot;
 use super::statements::RequestLogEntry;
@@ -51,26 +50,6 @@ pub enum ServeError {
         source: std::io::Error,
     },
 }
-
-/// Lets a handler close the TCP connection its request arrived on.
-#[derive(Clone, Debug, Default)]
-pub struct ConnectionControl(Arc<Notify>);
-
-impl ConnectionControl {
-    /// Closes the connection without writing a response.
-    pub fn drop_connection(&self) {
-        self.0.notify_one();
-    }
-
-    async fn dropped(&self) {
-        self.0.notified().await;
-    }
-}
-
-/// A fault the middleware took for this request and left for the handler
-/// (statement-level kinds: async delay, drop after execute).
-#[derive(Clone, Debug)]
-pub struct InjectedFault(pub FaultKind);
 
 /// Every face of the emulator: SQL API, driver protocol, OAuth, and (for tests) admin.
 pub fn faces(test_endpoints: bool) -> Router<Emulator> {

@@ -2,6 +2,8 @@
 //! signer and a small SQL API client. Nothing here uses `crate::snowflake`.
 #![allow(dead_code)]
 
+pub mod openapi;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,11 +29,22 @@ fn fixtures() -> PathBuf {
 
 /// Loads fixture key `n` (1, 2 or 3).
 pub fn key(n: u8) -> TestKey {
-    let dir = fixtures();
+    load_key(&fixtures(), &format!("key{n}"))
+}
+
+/// The demo key pair of `examples/emulator-keys/`, whose public half the example seed
+/// (`examples/emulator.yaml`) gives `OPERATOR_ADMIN`.
+pub fn demo_key() -> TestKey {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/emulator-keys");
+    load_key(&dir, "demo_operator_admin")
+}
+
+/// `<stem>.p8.pem` and `<stem>.pub.b64` of `dir`.
+fn load_key(dir: &std::path::Path, stem: &str) -> TestKey {
     let private_pem =
-        std::fs::read_to_string(dir.join(format!("key{n}.p8.pem"))).expect("fixture key");
-    let public_b64 = std::fs::read_to_string(dir.join(format!("key{n}.pub.b64")))
-        .expect("fixture public key")
+        std::fs::read_to_string(dir.join(format!("{stem}.p8.pem"))).expect("private key");
+    let public_b64 = std::fs::read_to_string(dir.join(format!("{stem}.pub.b64")))
+        .expect("public key")
         .trim()
         .to_owned();
     let der = STANDARD.decode(&public_b64).expect("fixture base64");
@@ -142,10 +155,19 @@ pub async fn start_with(config: EmulatorConfig, test_endpoints: bool) -> Running
     .expect("emulator starts")
 }
 
-pub fn http() -> reqwest::Client {
+fn client_builder() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
+    reqwest::Client::builder().timeout(Duration::from_secs(20))
+}
+
+pub fn http() -> reqwest::Client {
+    client_builder().build().expect("client")
+}
+
+/// A client that does not follow redirects, to read an OAuth authorize answer.
+pub fn browser() -> reqwest::Client {
+    client_builder()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
 }

@@ -24,9 +24,8 @@ use crate::emulator::auth::{self, AuthError, Authenticated};
 use crate::emulator::handle::Emulator;
 use crate::emulator::principal::AuthMethod;
 use crate::emulator::secret::TokenSecret;
+use crate::emulator::sessions::{MASTER_VALIDITY_SECS, SESSION_VALIDITY_SECS};
 use crate::emulator::state::AccountState;
-
-use super::session::{MASTER_VALIDITY_SECS, SESSION_VALIDITY_SECS};
 
 /// What the emulator reports as `serverVersion`.
 const SERVER_VERSION: &str = "9.0.0";

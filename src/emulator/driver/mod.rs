@@ -17,8 +17,6 @@ use axum::routing::post;
 
 use super::handle::Emulator;
 
-pub use session::{DriverSession, SessionStore};
-
 /// The driver routes.
 pub fn router() -> Router<Emulator> {
     Router::new()

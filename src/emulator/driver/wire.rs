@@ -10,6 +10,7 @@ use flate2::read::GzDecoder;
 use serde_json::{Value, json};
 
 use crate::emulator::secret::TokenSecret;
+use crate::emulator::sessions::SESSION_GONE;
 
 /// Largest decompressed body accepted (a login or query request is a few kilobytes).
 const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
@@ -65,14 +66,6 @@ pub fn no_session() -> Response {
     refusal(SESSION_GONE.0, SESSION_GONE.1)
 }
 
-/// An unknown or deleted session token (the connector does not try to renew it).
-pub const SESSION_GONE: (&str, &str) = (
-    "390111",
-    "Session no longer exists.  New login required to access the service.",
-);
-/// An expired session token: the connector renews it with the master token.
-pub const SESSION_EXPIRED: (&str, &str) =
-    ("390112", "Your session has expired. Please login again.");
 /// A body that is not the JSON the endpoint expects.
 pub const BAD_PAYLOAD: (&str, &str) = (
     "390142",
