@@ -433,3 +433,40 @@ async fn transient_token_endpoint_failures_are_told_apart() {
     assert!(timeout.is_outcome_unknown());
     assert!(timeout.is_transient());
 }
+
+#[tokio::test]
+async fn a_refresh_whose_answer_is_lost_is_reported_and_never_resent() {
+    use snowflake_token_operator::emulator::oauth::TokenHash;
+    let running = driver_support::start(false).await;
+    let first = authorize_and_exchange(&running, SINGLE_USE_CLIENT, Some("LOADER"), true).await;
+    let refresh = first.refresh_token.clone().expect("refresh token");
+    let creds = credentials(SINGLE_USE_CLIENT);
+    // Two drops queued: a client that resent would lose its second answer too, and its
+    // resend of the spent token would be a replay that kills the chain.
+    running.inject_fault(
+        FaultSpec::new(FaultKind::DropConnectionAfterExecute, 2).on_path("/oauth/token-request"),
+    );
+    let lost = oauth_client(&running)
+        .refresh(&creds, &refresh, None)
+        .await
+        .expect_err("no answer");
+    assert!(matches!(lost, Error::OutcomeUnknown(_)), "{lost:?}");
+    assert!(lost.is_outcome_unknown() && lost.is_transient());
+
+    let snapshot = running.emulator().oauth_snapshot();
+    let spent = &snapshot.refresh_tokens[&TokenHash::of(refresh.expose_secret())];
+    assert_eq!(
+        spent.status, "used",
+        "Snowflake did rotate the refresh token"
+    );
+    let chain: Vec<_> = snapshot
+        .refresh_tokens
+        .values()
+        .filter(|t| t.chain == spent.chain)
+        .map(|t| t.status)
+        .collect();
+    assert!(
+        chain.contains(&"active") && !chain.contains(&"revoked"),
+        "the client resent the spent token and the chain died: {chain:?}"
+    );
+}
