@@ -28,19 +28,8 @@ fn plane() -> &'static ControlPlane {
 }
 
 async fn create_token(client: &kube::Client, ns: &str, name: &str) -> SnowflakeToken {
-    let token: SnowflakeToken = serde_json::from_value(json!({
-        "apiVersion": "snowflake-token-operator.io/v1alpha1",
-        "kind": "SnowflakeToken",
-        "metadata": {"name": name},
-        "spec": {
-            "connectionRef": {"name": "prod"},
-            "user": {"name": "BI_SVC"},
-            "programmaticAccessToken": {"roleRestriction": "ANALYST"},
-        },
-    }))
-    .expect("token manifest");
     Api::<SnowflakeToken>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &token)
+        .create(&PostParams::default(), &support::pat_token(name, json!({})))
         .await
         .expect("token created")
 }

@@ -27,18 +27,7 @@ async fn token(
     secret: serde_json::Value,
 ) -> SnowflakeToken {
     let api: Api<SnowflakeToken> = Api::namespaced(client.clone(), ns);
-    let token: SnowflakeToken = serde_json::from_value(json!({
-        "apiVersion": "snowflake-token-operator.io/v1alpha1",
-        "kind": "SnowflakeToken",
-        "metadata": {"name": name},
-        "spec": {
-            "connectionRef": {"name": "prod"},
-            "user": {"name": "BI_SVC"},
-            "programmaticAccessToken": {"roleRestriction": "ANALYST"},
-            "secret": secret,
-        },
-    }))
-    .expect("token");
+    let token = support::pat_token(name, secret);
     // Always applied by one manager, so that fields dropped from `secret` are removed.
     api.patch(
         name,

@@ -46,10 +46,15 @@ pub(crate) fn transport_error(err: reqwest::Error, what: &'static str, after: Du
     if err.is_connect() {
         Error::NotSent(describe(err))
     } else if err.is_timeout() {
-        Error::OutcomeUnknown(format!("no answer to the {what} within {after:?}"))
+        no_answer(what, after)
     } else {
         Error::OutcomeUnknown(describe(err))
     }
+}
+
+/// A request sent without an answer within `after`: it may have been executed.
+fn no_answer(what: &str, after: Duration) -> Error {
+    Error::OutcomeUnknown(format!("no answer to the {what} within {after:?}"))
 }
 
 /// A fully read response.
@@ -120,11 +125,7 @@ pub(crate) async fn send(
     };
     tokio::time::timeout(timeout, run)
         .await
-        .unwrap_or_else(|_| {
-            Err(Error::OutcomeUnknown(format!(
-                "no answer to the {what} within {timeout:?}"
-            )))
-        })
+        .unwrap_or_else(|_| Err(no_answer(what, timeout)))
 }
 
 enum Inflate {

@@ -123,6 +123,26 @@ impl Drop for TestNamespace {
     }
 }
 
+/// A PAT SnowflakeToken named `name` for user `BI_SVC` (role ANALYST, connection `prod`)
+/// with `secret` as its `spec.secret`, for tests of what the operator writes for a token.
+pub fn pat_token(
+    name: &str,
+    secret: serde_json::Value,
+) -> snowflake_token_operator::api::SnowflakeToken {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "snowflake-token-operator.io/v1alpha1",
+        "kind": "SnowflakeToken",
+        "metadata": {"name": name},
+        "spec": {
+            "connectionRef": {"name": "prod"},
+            "user": {"name": "BI_SVC"},
+            "programmaticAccessToken": {"roleRestriction": "ANALYST"},
+            "secret": secret,
+        },
+    }))
+    .expect("token manifest")
+}
+
 /// Runs the kit's `kubectl` (never the machine's older one) against the control plane.
 pub async fn kubectl(plane: &ControlPlane, args: &[&str]) -> Output {
     let binary = plane

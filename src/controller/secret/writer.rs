@@ -194,34 +194,31 @@ fn check_ours(secret: &Secret, name: &str, token: &str) -> Result<(), WriteError
     }
 }
 
-/// The keys under `path` (for example `["f:metadata", "f:labels"]`) that the operator's
-/// field manager owns, from the Secret's managed fields.
-fn owned_keys(current: &Secret, path: &[&str]) -> BTreeSet<String> {
-    let mut owned = BTreeSet::new();
-    for entry in current.metadata.managed_fields.iter().flatten() {
-        if entry.manager.as_deref() != Some(FIELD_MANAGER)
-            || entry.operation.as_deref() != Some("Apply")
-        {
-            continue;
-        }
-        let Some(fields) = entry.fields_v1.as_ref() else {
-            continue;
-        };
-        let Ok(mut node) = serde_json::to_value(fields) else {
-            continue;
-        };
-        for step in path {
-            node = node.get(*step).cloned().unwrap_or(Value::Null);
-        }
-        if let Value::Object(map) = node {
-            owned.extend(
-                map.keys()
-                    .filter_map(|k| k.strip_prefix("f:"))
-                    .map(str::to_owned),
-            );
-        }
-    }
-    owned
+/// The fields the operator's field manager applied, from the Secret's managed fields
+/// (`{"f:data": {"f:password": {}}, ...}`), or `Null` when it applied none.
+fn applied_fields(current: &Secret) -> Value {
+    current
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .find(|entry| {
+            entry.manager.as_deref() == Some(FIELD_MANAGER)
+                && entry.operation.as_deref() == Some("Apply")
+        })
+        .and_then(|entry| entry.fields_v1.as_ref())
+        .map_or(Value::Null, |fields| fields.0.clone())
+}
+
+/// The keys under `path` (for example `["f:metadata", "f:labels"]`) of [`applied_fields`].
+fn owned_keys(applied: &Value, path: &[&str]) -> BTreeSet<String> {
+    let node = path.iter().fold(applied, |node, step| &node[*step]);
+    node.as_object()
+        .into_iter()
+        .flat_map(|map| map.keys())
+        .filter_map(|k| k.strip_prefix("f:"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Whether `current` already holds exactly what applying `desired` would set: the same
@@ -237,18 +234,19 @@ fn is_as_desired(current: &Secret, desired: &Secret) -> bool {
         owned == desired.keys().cloned().collect::<BTreeSet<_>>()
             && desired.iter().all(|(k, v)| current.get(k) == Some(v))
     }
+    let applied = applied_fields(current);
     same(
         current.data.as_ref(),
         desired.data.as_ref(),
-        owned_keys(current, &["f:data"]),
+        owned_keys(&applied, &["f:data"]),
     ) && same(
         current.metadata.labels.as_ref(),
         desired.metadata.labels.as_ref(),
-        owned_keys(current, &["f:metadata", "f:labels"]),
+        owned_keys(&applied, &["f:metadata", "f:labels"]),
     ) && same(
         current.metadata.annotations.as_ref(),
         desired.metadata.annotations.as_ref(),
-        owned_keys(current, &["f:metadata", "f:annotations"]),
+        owned_keys(&applied, &["f:metadata", "f:annotations"]),
     ) && current
         .metadata
         .owner_references
