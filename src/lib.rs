@@ -4,4 +4,6 @@
 pub mod api;
 pub mod controller;
 pub mod emulator;
+pub mod metrics;
+pub mod operator;
 pub mod snowflake;

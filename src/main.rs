@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use snowflake_token_operator::emulator::{Emulator, EmulatorConfig, ServeOptions};
@@ -15,10 +16,78 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the operator: reconcile connections, service users and tokens.
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions (YAML) for `kubectl apply -f -`.
     Crd(CrdArgs),
     /// Serve an in-memory Snowflake emulator (SQL API v2, driver login, OAuth; key-pair JWT, PAT and OAuth auth).
     Emulator(EmulatorArgs),
+}
+
+/// Options of `run`. Every flag can also be set with the environment variable shown.
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Kubeconfig file; by default `KUBECONFIG`, `~/.kube/config` or, in a pod, the
+    /// service account.
+    #[arg(long, env = "SFTO_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Watch only this namespace (default: all namespaces; the RBAC then needs a
+    /// ClusterRole).
+    #[arg(long, short = 'n', env = "SFTO_NAMESPACE")]
+    namespace: Option<String>,
+    /// Reconcile only resources (of all three kinds) matching this label selector, so a
+    /// large fleet can be split across several deployments, e.g. `shard=a`.
+    #[arg(long, short = 'l', env = "SFTO_SELECTOR")]
+    selector: Option<String>,
+    /// Address of `/metrics`.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "SFTO_METRICS_ADDR")]
+    metrics_addr: SocketAddr,
+    /// Address of `/healthz` and `/readyz` (may be the metrics address).
+    #[arg(long, default_value = "0.0.0.0:8081", env = "SFTO_HEALTH_ADDR")]
+    health_addr: SocketAddr,
+    /// Log format; default `json` in a pod, `text` elsewhere.
+    #[arg(long, value_enum, env = "SFTO_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Reconciles running at once per controller.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), env = "SFTO_CONCURRENCY")]
+    concurrency: u16,
+    /// How often tokens and service users are compared with Snowflake to repair changes
+    /// made there (SHOW USER PATS, DESC USER).
+    #[arg(long, default_value = "1h", value_parser = parse_duration, env = "SFTO_DRIFT_INTERVAL")]
+    drift_interval: Duration,
+    /// How often connections re-read their key Secret and re-verify.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, env = "SFTO_CONNECTION_INTERVAL")]
+    connection_interval: Duration,
+    /// Snowflake requests in flight at once per connection.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256), env = "SFTO_SNOWFLAKE_MAX_IN_FLIGHT")]
+    snowflake_max_in_flight: u16,
+    /// Elect a leader on a Lease so that two replicas can run and only one reconciles.
+    #[arg(long, env = "SFTO_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Namespace of the Lease (default: `POD_NAMESPACE`, else `--namespace`, else `default`).
+    #[arg(long, env = "SFTO_LEADER_ELECTION_NAMESPACE")]
+    leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        default_value = "snowflake-token-operator",
+        env = "SFTO_LEADER_ELECTION_NAME"
+    )]
+    leader_election_name: String,
+    /// This replica's identity in the Lease and in events (default: `POD_NAME`, else the
+    /// host name).
+    #[arg(long, env = "SFTO_IDENTITY")]
+    identity: Option<String>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = snowflake_token_operator::api::GoDuration::new(text)
+        .get()
+        .map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be longer than 0s".into());
+    }
+    Ok(duration)
 }
 
 /// Options of `crd`.
@@ -51,6 +120,7 @@ struct EmulatorArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => run_operator(*args),
         Command::Crd(args) => crd(&args),
         Command::Emulator(args) => run_emulator(args),
     }
@@ -82,8 +152,88 @@ fn crd(args: &CrdArgs) -> ExitCode {
     }
 }
 
+fn run_operator(args: RunArgs) -> ExitCode {
+    use snowflake_token_operator::controller::{Config, leader::LeaseConfig};
+    use snowflake_token_operator::operator::{self, RunOptions};
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    init_tracing(args.log_format.unwrap_or(if in_cluster {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    }));
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| std::env::var("POD_NAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("snowflake-token-operator-{}", std::process::id()));
+    let mut controller = Config {
+        namespace: args.namespace.clone(),
+        label_selector: args.selector.clone(),
+        concurrency: args.concurrency,
+        drift_interval: args.drift_interval,
+        connection_interval: args.connection_interval,
+        instance: identity.clone(),
+        ..Config::default()
+    };
+    controller.snowflake.max_in_flight = usize::from(args.snowflake_max_in_flight);
+    let lease = args.leader_elect.then(|| {
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .or_else(|| args.namespace.clone())
+            .unwrap_or_else(|| "default".into());
+        LeaseConfig::new(
+            namespace,
+            args.leader_election_name.clone(),
+            identity.clone(),
+        )
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let client = match operator::kube_client(args.kubeconfig.as_deref()).await {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            namespace = args.namespace.as_deref().unwrap_or("(all)"),
+            selector = args.selector.as_deref().unwrap_or("(none)"),
+            leader_election = args.leader_elect,
+            %identity,
+            "starting"
+        );
+        let options = RunOptions {
+            controller,
+            metrics_addr: args.metrics_addr,
+            health_addr: args.health_addr,
+            lease,
+        };
+        match operator::run(client, options).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "exiting");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
 /// How log lines are written (to stderr).
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum LogFormat {
     /// Human-readable lines; coloured only when stderr is a terminal.
     #[default]
@@ -140,7 +290,7 @@ fn run_emulator(args: EmulatorArgs) -> ExitCode {
             }
         };
         tokio::select! {
-            _ = shutdown_signal() => {
+            _ = snowflake_token_operator::operator::shutdown_signal() => {
                 tracing::info!("shutting down");
                 running.shutdown().await;
                 ExitCode::SUCCESS
@@ -148,29 +298,4 @@ fn run_emulator(args: EmulatorArgs) -> ExitCode {
             _ = running.wait() => ExitCode::FAILURE,
         }
     })
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
 }

@@ -26,6 +26,20 @@ pub const TOKEN_LABEL: &str = "snowflake-token-operator.io/token";
 /// consumers and `kubectl describe` can tell one value from the next without reading it.
 pub const ISSUED_AT_ANNOTATION: &str = "snowflake-token-operator.io/issued-at";
 
+/// Annotation on a written Secret: the name of the programmatic access token whose value
+/// it holds. With [`EXPIRES_AT_ANNOTATION`] and [`VALUE_SHA256_ANNOTATION`] it is the
+/// record the operator compares with `SHOW USER PATS` to tell whether the Secret holds the
+/// current value, an older one, or one somebody edited.
+pub const TOKEN_NAME_ANNOTATION: &str = "snowflake-token-operator.io/token-name";
+
+/// Annotation on a written Secret: when the credential in it expires (RFC 3339).
+pub const EXPIRES_AT_ANNOTATION: &str = "snowflake-token-operator.io/expires-at";
+
+/// Annotation on a written Secret: the SHA-256 (hex) of the credential it holds, so that
+/// an edited value is recognised without the operator keeping any value itself. A hash of
+/// a random token reveals nothing of it.
+pub const VALUE_SHA256_ANNOTATION: &str = "snowflake-token-operator.io/value-sha256";
+
 /// Annotation on a SnowflakeToken asking for a rotation now (any new value, such as a
 /// timestamp, asks again); written by `snowflake-token-operator rotate`.
 pub const ROTATE_ANNOTATION: &str = "snowflake-token-operator.io/rotate";
@@ -43,6 +57,9 @@ mod tests {
         for key in [
             TOKEN_LABEL,
             ISSUED_AT_ANNOTATION,
+            TOKEN_NAME_ANNOTATION,
+            EXPIRES_AT_ANNOTATION,
+            VALUE_SHA256_ANNOTATION,
             ROTATE_ANNOTATION,
             RESTARTED_AT_ANNOTATION,
         ] {

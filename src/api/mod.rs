@@ -33,8 +33,8 @@ pub use service_user::{
     DeletionPolicy, SnowflakeServiceUser, SnowflakeServiceUserSpec, SnowflakeServiceUserStatus,
 };
 pub use token::{
-    Credential, CredentialKind, PatSpec, RotationGrace, SnowflakeToken, SnowflakeTokenSpec,
-    SnowflakeTokenStatus, TokenUser,
+    Credential, CredentialKind, OnDisabled, PatSpec, RotationGrace, SnowflakeToken,
+    SnowflakeTokenSpec, SnowflakeTokenStatus, TokenUser,
 };
 pub use token_oauth::{OAuthClientSecretRef, OAuthSpec};
 pub use token_secret::{RolloutKind, RolloutTarget, SecretType, TokenSecretSpec};

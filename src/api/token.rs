@@ -218,6 +218,41 @@ pub struct PatSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub comment: Option<String>,
+
+    /// Before a new value replaces the old one in the Secret, log in with it once
+    /// (`SELECT CURRENT_USER()` over the SQL API) so that a value that does not work never
+    /// reaches the workloads. A refusal by the user's network policy (the operator's own
+    /// address may rightly be outside it) is reported as a warning event and the value is
+    /// used anyway. Default true.
+    #[serde(default = "default_true")]
+    pub verify_before_swap: bool,
+
+    /// What to do when the token is found disabled in Snowflake (by a person, or by
+    /// Snowflake itself after it found the value leaked, for example in a public
+    /// repository). The operator never re-enables it. `WaitForRotateRequest` (default):
+    /// report `Ready=False` reason `TokenDisabled` and a warning event, and mint a
+    /// replacement when the `snowflake-token-operator.io/rotate` annotation changes
+    /// (`snowflake-token-operator rotate`), so a person decides after looking into it.
+    /// `Replace`: remove the disabled token and its rotated-out values and mint a
+    /// replacement at once.
+    #[serde(default)]
+    pub on_disabled: OnDisabled,
+}
+
+/// What happens to a token found disabled in Snowflake.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum OnDisabled {
+    /// Report it and wait for the rotate annotation to change.
+    #[default]
+    WaitForRotateRequest,
+    /// Remove it and mint a replacement at once.
+    Replace,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_days_to_expiry() -> i32 {

@@ -66,11 +66,17 @@ pub struct TokenSecretSpec {
 
     /// Additional Secret keys rendered from templates (minijinja syntax) over the same
     /// variables as the default keys, for example a `connections.toml`, a dbt
-    /// `profiles.yml` or a JDBC URL. Map of Secret key to template text.
+    /// `profiles.yml` or a JDBC URL. Map of Secret key to template text. A template whose
+    /// key is a default key replaces that key's value, except the credential itself
+    /// (`password`, `access_token`): the operator recognises the value it wrote by that
+    /// key; put a reshaped credential under a key of its own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 32))]
     #[x_kube(validation = Rule::new(r"self.all(k, size(k) <= 253 && k.matches(r'^[-._a-zA-Z0-9]+$'))").message(
         "template keys must be Secret keys: letters, digits, '-', '_' and '.'"
+    ))]
+    #[x_kube(validation = Rule::new("!('password' in self) && !('access_token' in self)").message(
+        "a template cannot replace the credential key (password, access_token): the operator recognises the value it wrote by it; render the reshaped credential under another key, for example token: '{{ password }}'"
     ))]
     pub template: BTreeMap<String, String>,
 }

@@ -57,7 +57,12 @@ pub struct SnowflakeTokenStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
 
-    /// Consecutive failed attempts since the last success (0 after a success).
+    /// The value of the `snowflake-token-operator.io/rotate` annotation last honoured, so
+    /// that each new value asks for exactly one rotation (and a restart asks for none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotate_request: Option<String>,
+
+    /// Consecutive failed attempts since the last success (absent after a success).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_count: Option<i32>,
 

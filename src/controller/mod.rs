@@ -1,4 +1,351 @@
-//! The controllers' building blocks. So far: the Secret a `SnowflakeToken` writes
-//! ([`secret`]): what goes in it, and how it is written without ever blanking a good one.
+//! The three controllers and how they run together.
+//!
+//! Watches (all scoped to the configured namespace and label selector):
+//! - `SnowflakeConnection`: the connection controller, plus a trigger for the users and
+//!   tokens that reference a connection whose spec or readiness changed;
+//! - `SnowflakeServiceUser`: the service-user controller, plus a trigger for its tokens;
+//! - `SnowflakeToken`: the token controller;
+//! - Secrets carrying the managed-by label only (never every Secret of the cluster): the
+//!   cache the token controller reads its Secrets from, and the trigger that repairs an
+//!   edited or deleted one.
+//!
+//! Each controller's own watch ignores changes to `status` (and to anything but the spec,
+//! the rotate annotation and deletion), so a status write, for example a failure count,
+//! never wakes the controller early: retries wait for the backoff the reconcile chose.
+//! Cached objects are stripped of `managedFields` (Secrets keep only the operator's own
+//! entry, which the Secret writer compares against) to keep memory flat at scale.
 
+pub mod connection;
+pub mod connector;
+pub mod context;
+pub mod error;
+pub mod finalizer;
+pub mod leader;
+pub mod listings;
+pub mod requeue;
+pub mod rollout;
 pub mod secret;
+pub mod service_user;
+pub mod status;
+pub mod token;
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::channel::mpsc;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::{WatchStreamExt, predicates};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+pub use context::{Config, Context};
+pub use error::Error;
+
+use crate::api::FIELD_MANAGER;
+use crate::api::conditions::{READY, find};
+use crate::api::keys::{ROTATE_ANNOTATION, TOKEN_LABEL, managed_by_selector};
+use crate::api::{SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken};
+use crate::metrics::{Health, Metrics};
+
+/// A running operator (in-process): ask it to re-examine everything, or stop it.
+pub struct Running {
+    resync: Vec<mpsc::UnboundedSender<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Reconciles every resource now (as after a clock jump in tests, or `SIGHUP`).
+    pub fn resync(&self) {
+        for sender in &self.resync {
+            let _ = sender.unbounded_send(());
+        }
+    }
+
+    /// Stops the controllers after their running reconciles finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Resolves when the controllers stopped (after [`Self::stop`], or a fatal error).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+fn scoped<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn hash_of(value: impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What a controller reacts to on its own kind: the spec (generation), the rotate
+/// annotation and deletion; never status-only changes.
+fn own_changes<K: Resource>(object: &K) -> Option<u64> {
+    let meta = object.meta();
+    let rotate = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ROTATE_ANNOTATION))
+        .cloned();
+    Some(hash_of((
+        meta.generation,
+        rotate,
+        meta.deletion_timestamp.is_some(),
+    )))
+}
+
+/// What dependents react to: the spec and whether it is Ready for it.
+fn readiness_changes<K: Resource>(
+    object: &K,
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    observed: Option<i64>,
+) -> Option<u64> {
+    let ready = find(conditions, READY).map(|c| c.status.clone());
+    Some(hash_of((object.meta().generation, observed, ready)))
+}
+
+fn strip<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+fn keep_own_managed_fields(secret: &mut Secret) {
+    if let Some(fields) = secret.metadata.managed_fields.as_mut() {
+        fields.retain(|entry| {
+            entry.manager.as_deref() == Some(FIELD_MANAGER)
+                && entry.operation.as_deref() == Some("Apply")
+        });
+    }
+}
+
+fn error_policy<K: Resource<DynamicType = ()>>(
+    object: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let uid = object.meta().uid.clone().unwrap_or_default();
+    let failures = ctx.failed_again(&uid);
+    tracing::warn!(
+        kind = %K::kind(&()),
+        namespace = object.meta().namespace.as_deref().unwrap_or_default(),
+        name = object.meta().name.as_deref().unwrap_or_default(),
+        reason = error.reason().as_str(),
+        error = %error,
+        "reconcile failed"
+    );
+    Action::requeue(requeue::backoff(
+        failures,
+        ctx.config.backoff_base,
+        ctx.config.backoff_max,
+        &uid,
+    ))
+}
+
+/// A watch of `K` in scope, cached in `writer`, without managed fields.
+fn reflected<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(api, config)
+        .default_backoff()
+        .modify(strip)
+        .reflect(writer)
+        .applied_objects()
+}
+
+/// Starts the three controllers; they run until [`Running::stop`].
+pub fn start(
+    client: kube::Client,
+    config: Config,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+) -> Running {
+    let namespace = config.namespace.clone();
+    let ns = namespace.as_deref();
+    let mut ours = watcher::Config::default().any_semantic();
+    if let Some(selector) = &config.label_selector {
+        ours = ours.labels(selector);
+    }
+    let secrets_config = watcher::Config::default()
+        .any_semantic()
+        .labels(&managed_by_selector());
+
+    let (connections, conn_writer) = reflector::store::<SnowflakeConnection>();
+    let (users, user_writer) = reflector::store::<SnowflakeServiceUser>();
+    let (tokens, token_writer) = reflector::store::<SnowflakeToken>();
+    let (secrets, secret_writer) = reflector::store::<Secret>();
+
+    let conn_stream = reflected(scoped(&client, ns), ours.clone(), conn_writer)
+        .predicate_filter(predicates::generation, Default::default());
+    let user_stream = reflected(scoped(&client, ns), ours.clone(), user_writer)
+        .predicate_filter(own_changes, Default::default());
+    let token_stream = reflected(scoped(&client, ns), ours.clone(), token_writer)
+        .predicate_filter(own_changes, Default::default());
+    let secret_stream = watcher(scoped::<Secret>(&client, ns), secrets_config)
+        .default_backoff()
+        .modify(keep_own_managed_fields)
+        .reflect(secret_writer)
+        .touched_objects();
+
+    let conn_readiness = |c: &SnowflakeConnection| {
+        let status = c.status.clone().unwrap_or_default();
+        readiness_changes(c, &status.conditions, status.observed_generation)
+    };
+    let user_readiness = |u: &SnowflakeServiceUser| {
+        let status = u.status.clone().unwrap_or_default();
+        readiness_changes(u, &status.conditions, status.observed_generation)
+    };
+    let conns_for_users = watcher(scoped::<SnowflakeConnection>(&client, ns), ours.clone())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(conn_readiness, Default::default());
+    let conns_for_tokens = watcher(scoped::<SnowflakeConnection>(&client, ns), ours.clone())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(conn_readiness, Default::default());
+    let users_for_tokens = watcher(scoped::<SnowflakeServiceUser>(&client, ns), ours.clone())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(user_readiness, Default::default());
+
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config.clone(),
+        metrics,
+        connections.clone(),
+        users.clone(),
+        secrets.clone(),
+    ));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let controller_config = controller::Config::default().concurrency(config.concurrency);
+    let (resync_conn, resync_conn_rx) = mpsc::unbounded();
+    let (resync_user, resync_user_rx) = mpsc::unbounded();
+    let (resync_token, resync_token_rx) = mpsc::unbounded();
+
+    let connection_controller = Controller::for_stream(conn_stream, connections.clone())
+        .with_config(controller_config.clone())
+        .reconcile_all_on(resync_conn_rx)
+        .graceful_shutdown_on(shutdown())
+        .run(connection::reconcile, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
+    let user_store = users.clone();
+    let user_controller = Controller::for_stream(user_stream, users.clone())
+        .with_config(controller_config.clone())
+        .watches_stream(conns_for_users, move |conn| {
+            let ns = conn.namespace();
+            user_store
+                .state()
+                .into_iter()
+                .filter(|u| u.namespace() == ns && u.spec.connection_ref.name == conn.name_any())
+                .map(|u| ObjectRef::from_obj(&*u))
+                .collect::<Vec<_>>()
+        })
+        .reconcile_all_on(resync_user_rx)
+        .graceful_shutdown_on(shutdown())
+        .run(service_user::reconcile, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
+    let by_connection = tokens.clone();
+    let by_user = tokens.clone();
+    let token_controller = Controller::for_stream(token_stream, tokens.clone())
+        .with_config(controller_config)
+        .watches_stream(secret_stream, |secret: Secret| {
+            secret
+                .labels()
+                .get(TOKEN_LABEL)
+                .map(|name| ObjectRef::new(name).within(&secret.namespace().unwrap_or_default()))
+        })
+        .watches_stream(conns_for_tokens, move |conn| {
+            dependents(&by_connection, &conn, |t| &t.spec.connection_ref.name)
+        })
+        .watches_stream(users_for_tokens, move |user| {
+            dependents(&by_user, &user, |t| {
+                t.spec
+                    .user
+                    .service_user_ref
+                    .as_ref()
+                    .map_or("", |r| r.name.as_str())
+            })
+        })
+        .reconcile_all_on(resync_token_rx)
+        .graceful_shutdown_on(shutdown())
+        .run(token::reconcile, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
+    let readiness = {
+        let (connections, users, tokens, secrets) = (connections, users, tokens, secrets);
+        async move {
+            let synced = futures::future::join4(
+                connections.wait_until_ready(),
+                users.wait_until_ready(),
+                tokens.wait_until_ready(),
+                secrets.wait_until_ready(),
+            )
+            .await;
+            if let (Ok(()), Ok(()), Ok(()), Ok(())) = synced {
+                tracing::info!("caches synced; reconciling");
+                health.set_ready(true);
+            }
+        }
+    };
+    let readiness = tokio::spawn(readiness);
+    let task = tokio::spawn(async move {
+        futures::future::join3(connection_controller, user_controller, token_controller).await;
+        readiness.abort();
+    });
+    Running {
+        resync: vec![resync_conn, resync_user, resync_token],
+        stop,
+        task,
+    }
+}
+
+/// The tokens of `object`'s namespace whose reference (`name_of`) names it.
+fn dependents<K: Resource>(
+    tokens: &Store<SnowflakeToken>,
+    object: &K,
+    name_of: impl Fn(&SnowflakeToken) -> &str,
+) -> Vec<ObjectRef<SnowflakeToken>> {
+    let ns = object.meta().namespace.clone();
+    let name = object.meta().name.clone().unwrap_or_default();
+    tokens
+        .state()
+        .into_iter()
+        .filter(|t| t.metadata.namespace == ns && name_of(t) == name)
+        .map(|t| ObjectRef::from_obj(&*t))
+        .collect()
+}

@@ -97,6 +97,26 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A fresh client that records the method and path of every request it sends, to
+    /// count the writes a component makes (`GET` and watches are reads).
+    pub async fn recording_client(&self) -> (kube::Client, RequestLog) {
+        let config = config_from(&self.kubeconfig)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let log = RequestLog::default();
+        let recorder = log.clone();
+        let layer =
+            tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+                recorder.record(request.method(), request.uri().path());
+                request
+            });
+        let client = kube::client::ClientBuilder::try_from(config)
+            .unwrap_or_else(|e| panic!("client: {e}"))
+            .with_layer(&layer)
+            .build();
+        (client, log)
+    }
+
     /// A fresh client authenticating with `token` (for example a ServiceAccount token from
     /// the TokenRequest API) instead of the admin token, to test RBAC as the operator's
     /// service account sees it.
@@ -106,6 +126,35 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("{e}"));
         config.auth_info.token = Some(token.to_owned().into());
         kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"))
+    }
+}
+
+/// The requests a [`ControlPlane::recording_client`] sent.
+#[derive(Clone, Debug, Default)]
+pub struct RequestLog(std::sync::Arc<std::sync::Mutex<Vec<(http::Method, String)>>>);
+
+impl RequestLog {
+    fn record(&self, method: &http::Method, path: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((method.clone(), path.to_owned()));
+    }
+
+    /// The writes (any method but GET, HEAD, OPTIONS) sent so far, as `METHOD path`.
+    pub fn writes(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|(method, _)| {
+                !matches!(
+                    *method,
+                    http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+                )
+            })
+            .map(|(method, path)| format!("{method} {path}"))
+            .collect()
     }
 }
 

@@ -20,9 +20,9 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
 
 pub use binaries::{Binaries, HOW_TO_GET_BINARIES};
-pub use control_plane::{ControlPlane, Options, crds_from_repo};
+pub use control_plane::{ControlPlane, Options, RequestLog, crds_from_repo};
 pub use kwok::NODE_NAME;
-pub use wait::wait_for;
+pub use wait::{until, wait_for};
 
 static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
 

@@ -27,7 +27,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::Resource;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::api::keys::{ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, TOKEN_LABEL};
+use crate::api::keys::{
+    EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, TOKEN_LABEL,
+    TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
+};
 use crate::api::{DeletionPolicy, SnowflakeToken};
 
 pub use template::TemplateError;
@@ -52,6 +55,38 @@ pub enum CredentialValue {
         /// The session role of the token, if known.
         role: Option<String>,
     },
+}
+
+impl CredentialValue {
+    /// The credential itself.
+    pub fn value(&self) -> &SecretString {
+        match self {
+            Self::Pat { secret, .. } => secret,
+            Self::OAuth { access_token, .. } => access_token,
+        }
+    }
+
+    /// The Secret key the credential is written under (`password` or `access_token`).
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Pat { .. } => PAT_VALUE_KEY,
+            Self::OAuth { .. } => OAUTH_VALUE_KEY,
+        }
+    }
+}
+
+/// The Secret key of a PAT.
+pub const PAT_VALUE_KEY: &str = "password";
+/// The Secret key of an OAuth access token.
+pub const OAUTH_VALUE_KEY: &str = "access_token";
+
+/// SHA-256 (hex) of a credential, recorded beside it in the Secret.
+pub fn value_digest(value: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl std::fmt::Debug for CredentialValue {
@@ -163,6 +198,17 @@ pub fn desired_secret(
         ISSUED_AT_ANNOTATION.to_owned(),
         content.issued_at.to_string(),
     );
+    annotations.insert(
+        EXPIRES_AT_ANNOTATION.to_owned(),
+        content.expires_at.to_string(),
+    );
+    annotations.insert(
+        VALUE_SHA256_ANNOTATION.to_owned(),
+        value_digest(content.credential.value().expose_secret()),
+    );
+    if let CredentialValue::Pat { token_name, .. } = &content.credential {
+        annotations.insert(TOKEN_NAME_ANNOTATION.to_owned(), token_name.clone());
+    }
     let owner_references = match token.spec.deletion_policy {
         DeletionPolicy::Delete => token.controller_owner_ref(&()).map(|owner| {
             vec![OwnerReference {

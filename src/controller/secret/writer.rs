@@ -100,12 +100,30 @@ pub async fn write_secret(
     previous_name: Option<&str>,
 ) -> Result<WriteOutcome, WriteError> {
     let name = desired.metadata.name.clone().ok_or(WriteError::Unnamed)?;
+    let current = api
+        .get_opt(&name)
+        .await
+        .map_err(|source| WriteError::Kube {
+            name: name.clone(),
+            source,
+        })?;
+    write_observed(api, desired, previous_name, current).await
+}
+
+/// [`write_secret`] with the Secret as the caller observed it (from the watch cache):
+/// `None` only when it is known not to exist.
+pub async fn write_observed(
+    api: &Api<Secret>,
+    desired: &Secret,
+    previous_name: Option<&str>,
+    current: Option<Secret>,
+) -> Result<WriteOutcome, WriteError> {
+    let name = desired.metadata.name.clone().ok_or(WriteError::Unnamed)?;
     let kube = |source| WriteError::Kube {
         name: name.clone(),
         source,
     };
     let token = label(desired, TOKEN_LABEL).unwrap_or_default().to_owned();
-    let current = api.get_opt(&name).await.map_err(kube)?;
     let written = match current {
         Some(current) => {
             check_ours(&current, &name, &token)?;
@@ -179,7 +197,9 @@ fn label<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-fn check_ours(secret: &Secret, name: &str, token: &str) -> Result<(), WriteError> {
+/// Whether `secret` (named `name`) may be written for the token `token`: managed by the
+/// operator and not holding another token's credential.
+pub fn check_ours(secret: &Secret, name: &str, token: &str) -> Result<(), WriteError> {
     if label(secret, MANAGED_BY_LABEL) != Some(MANAGED_BY) {
         return Err(WriteError::NotManaged {
             name: name.to_owned(),

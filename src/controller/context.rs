@@ -1,0 +1,311 @@
+//! What every reconcile shares: the Kubernetes client, configuration, clock, Snowflake
+//! clients, caches of the watched kinds, the event recorder and the metrics.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
+use kube::Resource;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use secrecy::SecretString;
+
+use super::connector::Connector;
+use super::listings::Listings;
+use crate::api::{SnowflakeConnection, SnowflakeServiceUser};
+use crate::metrics::Metrics;
+use crate::snowflake::{Clock, SqlApiConfig, SystemClock};
+
+/// How the operator runs (flags of `run`).
+#[derive(Clone)]
+pub struct Config {
+    /// Watch only this namespace (`None`: all namespaces).
+    pub namespace: Option<String>,
+    /// Reconcile only resources matching this label selector (all three kinds), so a
+    /// large fleet can be split across deployments.
+    pub label_selector: Option<String>,
+    /// Reconciles running at once per controller.
+    pub concurrency: u16,
+    /// How often tokens and service users are compared with Snowflake (`SHOW USER PATS`,
+    /// `DESC USER`) to catch changes made there.
+    pub drift_interval: Duration,
+    /// How often a connection's key Secret is re-read and the connection re-verified.
+    pub connection_interval: Duration,
+    /// First delay after a failure; doubles up to `backoff_max`.
+    pub backoff_base: Duration,
+    /// Longest delay between retries of a failure.
+    pub backoff_max: Duration,
+    /// Snowflake client settings (timeouts, retries, requests in flight per connection).
+    pub snowflake: SqlApiConfig,
+    /// The time (tests share one clock with the emulator).
+    pub clock: Arc<dyn Clock>,
+    /// This process's name in events and the lease (the pod name in a cluster).
+    pub instance: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("namespace", &self.namespace)
+            .field("label_selector", &self.label_selector)
+            .field("concurrency", &self.concurrency)
+            .field("drift_interval", &self.drift_interval)
+            .field("connection_interval", &self.connection_interval)
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            label_selector: None,
+            concurrency: 16,
+            drift_interval: Duration::from_secs(3600),
+            connection_interval: Duration::from_secs(300),
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(300),
+            snowflake: SqlApiConfig::default(),
+            clock: Arc::new(SystemClock),
+            instance: "snowflake-token-operator".into(),
+        }
+    }
+}
+
+/// A PAT value Snowflake showed once and the Secret does not hold yet: kept so that a
+/// failed Secret write is retried with the same value instead of minting another.
+pub struct PendingValue {
+    /// The token name.
+    pub token_name: String,
+    /// The secret.
+    pub secret: SecretString,
+    /// When it expires.
+    pub expires_at: Timestamp,
+    /// When it was issued.
+    pub issued_at: Timestamp,
+    /// Why it was issued (a rotation cause, for events and metrics).
+    pub cause: &'static str,
+    /// Whether the pre-swap check already accepted it.
+    pub verified: bool,
+}
+
+impl std::fmt::Debug for PendingValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingValue")
+            .field("token_name", &self.token_name)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared state of the controllers.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: kube::Client,
+    /// Settings.
+    pub config: Config,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Snowflake clients per connection.
+    pub connector: Connector,
+    /// Connections, as watched.
+    pub connections: Store<SnowflakeConnection>,
+    /// Service users, as watched.
+    pub users: Store<SnowflakeServiceUser>,
+    /// The Secrets the operator manages (label-selected), as watched.
+    pub secrets: Store<Secret>,
+    /// Recent `SHOW USER PATS` answers per user.
+    pub listings: Listings,
+    recorder: Recorder,
+    pending: Mutex<HashMap<String, PendingValue>>,
+    checked: Mutex<HashMap<String, Timestamp>>,
+    failures: Mutex<HashMap<String, u32>>,
+    written: Mutex<HashMap<String, Timestamp>>,
+    started: Timestamp,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `at` without its fraction of a second.
+pub fn whole_seconds(at: Timestamp) -> Timestamp {
+    Timestamp::from_second(at.as_second()).unwrap_or(at)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each critical section is a single map operation: a panic cannot leave it
+    // half-updated, so a poisoned lock is still consistent.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Context {
+    /// Assembles the context.
+    pub fn new(
+        client: kube::Client,
+        config: Config,
+        metrics: Arc<Metrics>,
+        connections: Store<SnowflakeConnection>,
+        users: Store<SnowflakeServiceUser>,
+        secrets: Store<Secret>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "snowflake-token-operator".into(),
+            instance: Some(config.instance.clone()),
+        };
+        let connector = Connector::new(
+            client.clone(),
+            config.clock.clone(),
+            config.snowflake.clone(),
+        );
+        let started = whole_seconds(config.clock.now());
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+            metrics,
+            connector,
+            connections,
+            users,
+            secrets,
+            pending: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            written: Mutex::new(HashMap::new()),
+            listings: Listings::default(),
+            started,
+        }
+    }
+
+    /// The current time, in whole seconds: what Kubernetes stores of a timestamp, so that
+    /// a status computed twice from the same facts is equal (and not written again).
+    pub fn now(&self) -> Timestamp {
+        whole_seconds(self.config.clock.now())
+    }
+
+    /// Runs one Snowflake operation, recording its outcome and latency.
+    pub async fn snowflake<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = crate::snowflake::Result<T>>,
+    ) -> crate::snowflake::Result<T> {
+        let started = Instant::now();
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.category().as_str(),
+        };
+        self.metrics
+            .snowflake_request(operation, outcome, started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Publishes an event about `object`; a failure to publish is logged, never fatal.
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let reference: ObjectReference = object.object_ref(&());
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &reference).await {
+            tracing::warn!(
+                object = reference.name.as_deref().unwrap_or_default(),
+                namespace = reference.namespace.as_deref().unwrap_or_default(),
+                reason,
+                error = %e,
+                "cannot publish event"
+            );
+        }
+    }
+
+    /// Stores a value the Secret does not hold yet.
+    pub fn keep_pending(&self, uid: &str, value: PendingValue) {
+        lock(&self.pending).insert(uid.to_owned(), value);
+    }
+
+    /// Takes the pending value of `uid`, if any.
+    pub fn take_pending(&self, uid: &str) -> Option<PendingValue> {
+        lock(&self.pending).remove(uid)
+    }
+
+    /// When the object `uid` was last compared with Snowflake, if since this process
+    /// started.
+    pub fn last_checked(&self, uid: &str) -> Option<Timestamp> {
+        lock(&self.checked).get(uid).copied()
+    }
+
+    /// Records a comparison with Snowflake.
+    pub fn mark_checked(&self, uid: &str, at: Timestamp) {
+        lock(&self.checked).insert(uid.to_owned(), at);
+    }
+
+    /// Counts one more consecutive failure of `uid` and returns the count (in memory:
+    /// tokens keep theirs in `status.failureCount`).
+    pub fn failed_again(&self, uid: &str) -> u32 {
+        let mut failures = lock(&self.failures);
+        let count = failures.entry(uid.to_owned()).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    /// Resets the failure count of `uid`.
+    pub fn succeeded(&self, uid: &str) {
+        lock(&self.failures).remove(uid);
+    }
+
+    /// Records the issue time of the value last written into the Secret of `uid`, to
+    /// recognise a cached Secret that lags behind the operator's own write.
+    pub fn mark_written(&self, uid: &str, issued_at: Timestamp) {
+        lock(&self.written).insert(uid.to_owned(), issued_at);
+    }
+
+    /// The issue time of the value last written for `uid` by this process.
+    pub fn last_written(&self, uid: &str) -> Option<Timestamp> {
+        lock(&self.written).get(uid).copied()
+    }
+
+    /// Forgets a deleted object's in-memory state.
+    pub fn forget(&self, uid: &str) {
+        lock(&self.written).remove(uid);
+        lock(&self.failures).remove(uid);
+        lock(&self.checked).remove(uid);
+        lock(&self.pending).remove(uid);
+    }
+
+    /// When this process started (by the operator's clock).
+    pub fn started(&self) -> Timestamp {
+        self.started
+    }
+
+    /// Convenience for warning events.
+    pub async fn warn<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        self.event(object, EventType::Warning, reason, action, note)
+            .await;
+    }
+}

@@ -1,0 +1,127 @@
+//! The operator's finalizer (present only on resources whose `deletionPolicy` is
+//! `Delete`) and the client used for cleanup, which must never wedge a deletion.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use super::connector::Connected;
+use super::context::Context;
+use super::error::Error;
+use crate::api::SnowflakeConnection;
+use kube::runtime::reflector::ObjectRef;
+
+/// The finalizer that holds a resource until its Snowflake object is removed.
+pub const FINALIZER: &str = "snowflake-token-operator.io/cleanup";
+
+/// Whether `object` carries the finalizer.
+pub fn has<K: Resource>(object: &K) -> bool {
+    object
+        .meta()
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|f| f == FINALIZER))
+}
+
+/// Adds or removes the finalizer (a JSON merge patch guarded by the resourceVersion read,
+/// so a concurrent change of the list is never overwritten).
+pub async fn set<K>(client: &kube::Client, object: &K, present: bool) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    let mut finalizers: Vec<String> = object.finalizers().to_vec();
+    finalizers.retain(|f| f != FINALIZER);
+    if present {
+        finalizers.push(FINALIZER.to_owned());
+    }
+    let api: Api<K> = Api::namespaced(client.clone(), &object.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": object.resource_version(),
+        }
+    });
+    match api
+        .patch(
+            &object.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Already gone: nothing to hold any more.
+        Err(kube::Error::Api(status)) if status.code == 404 && !present => Ok(()),
+        Err(e) => Err(Error::kube(
+            format!(
+                "{} the finalizer of {} {}",
+                if present { "adding" } else { "removing" },
+                K::kind(&()),
+                object.name_any()
+            ),
+            e,
+        )),
+    }
+}
+
+/// The client to clean up with, or why there is none (then cleanup gives up with an
+/// event instead of holding the resource forever).
+pub enum CleanupClient {
+    /// A client of the connection (possibly the last one built, if the connection itself
+    /// is already gone).
+    Available {
+        /// The client.
+        client: Arc<Connected>,
+        /// Whether the connection is gone or being deleted too (a namespace being
+        /// deleted): one attempt is made, and a failure gives up instead of retrying.
+        connection_leaving: bool,
+    },
+    /// No client can be built.
+    Unavailable(String),
+}
+
+/// Finds the client for cleaning up a resource of `namespace` referencing `connection`.
+pub async fn cleanup_client(ctx: &Context, namespace: &str, connection: &str) -> CleanupClient {
+    let conn: Option<Arc<SnowflakeConnection>> = ctx
+        .connections
+        .get(&ObjectRef::new(connection).within(namespace));
+    let leaving = conn
+        .as_ref()
+        .is_none_or(|c| c.metadata.deletion_timestamp.is_some());
+    if let Some(conn) = conn.filter(|c| c.metadata.deletion_timestamp.is_none()) {
+        match ctx.connector.get(&conn).await {
+            Ok(client) => {
+                return CleanupClient::Available {
+                    client,
+                    connection_leaving: false,
+                };
+            }
+            Err(e) => {
+                if let Some(client) = ctx.connector.last_known(namespace, connection) {
+                    return CleanupClient::Available {
+                        client,
+                        connection_leaving: true,
+                    };
+                }
+                return CleanupClient::Unavailable(format!(
+                    "SnowflakeConnection {connection} cannot be used ({e})"
+                ));
+            }
+        }
+    }
+    match ctx.connector.last_known(namespace, connection) {
+        Some(client) => CleanupClient::Available {
+            client,
+            connection_leaving: leaving,
+        },
+        None => CleanupClient::Unavailable(format!(
+            "SnowflakeConnection {connection} is gone, so Snowflake cannot be reached"
+        )),
+    }
+}

@@ -1,0 +1,258 @@
+//! `SnowflakeServiceUser`: create the `TYPE = SERVICE` user, converge its properties,
+//! network policy and granted roles, repair drift at every periodic check, and drop the
+//! user on delete when `deletionPolicy: Delete`.
+//!
+//! Roles: the operator grants the roles in `spec.roles` and revokes only roles it granted
+//! before (`status.grantedRoles`) that left the list; grants made by others stay.
+//! A user of the same name that is not `TYPE = SERVICE` is never adopted.
+
+use std::sync::Arc;
+
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+
+use super::connection;
+use super::context::Context;
+use super::error::{Error, Reason};
+use super::finalizer::{self, CleanupClient};
+use super::{requeue, status};
+use crate::api::conditions::{READY, find, reason};
+use crate::api::{DeletionPolicy, SnowflakeServiceUser, SnowflakeServiceUserStatus};
+use crate::snowflake::{SnowflakeApi, UserChanges};
+
+/// The controller's name in metrics.
+pub const CONTROLLER: &str = "serviceuser";
+const KIND: &str = "SnowflakeServiceUser";
+
+/// One reconcile.
+pub async fn reconcile(
+    user: Arc<SnowflakeServiceUser>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = if user.metadata.deletion_timestamp.is_some() {
+        clean_up(&user, &ctx).await
+    } else {
+        converge(&user, &ctx).await
+    };
+    ctx.metrics.reconciled(CONTROLLER, result.is_ok(), started);
+    result
+}
+
+async fn converge(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, Error> {
+    let wants_finalizer = user.spec.deletion_policy == DeletionPolicy::Delete;
+    if finalizer::has(user) != wants_finalizer {
+        finalizer::set(&ctx.client, user, wants_finalizer).await?;
+    }
+    let now = ctx.now();
+    let namespace = user.metadata.namespace.clone().unwrap_or_default();
+    let name = user.metadata.name.clone().unwrap_or_default();
+    let uid = user.metadata.uid.clone().unwrap_or_default();
+    let generation = user.metadata.generation;
+    let current = user.status.clone();
+    let mut next = current.clone().unwrap_or_default();
+    next.observed_generation = generation;
+    let desired = user.desired_user();
+    next.user_name = Some(desired.name.clone());
+
+    let outcome = apply(user, ctx, &desired, current.as_ref()).await;
+    let was = ready_state(current.as_ref());
+    let action = match &outcome {
+        Ok(changes) => {
+            next.granted_roles = desired.roles.clone();
+            next.granted_roles.sort();
+            next.granted_roles.dedup();
+            status::ready(
+                &mut next.conditions,
+                reason::CONVERGED,
+                format!("user {} matches the spec", desired.name),
+                generation,
+                now,
+            );
+            ctx.metrics.set_ready(KIND, &namespace, &name, true);
+            ctx.succeeded(&uid);
+            if !changes.is_empty() {
+                tracing::info!(%namespace, %name, user = %desired.name, changes = %describe(changes), "service user converged");
+            }
+            Action::requeue(
+                ctx.config.drift_interval
+                    + requeue::spread(&uid, "drift", ctx.config.drift_interval / 10),
+            )
+        }
+        Err(error) => {
+            status::not_ready(&mut next.conditions, error, generation, now);
+            ctx.metrics.set_ready(KIND, &namespace, &name, false);
+            ctx.metrics.failed(CONTROLLER, error.reason().as_str());
+            tracing::warn!(%namespace, %name, reason = error.reason().as_str(), error = %error, "service user not converged");
+            let failures = ctx.failed_again(&uid);
+            if error.is_transient() {
+                Action::requeue(requeue::backoff(
+                    failures,
+                    ctx.config.backoff_base,
+                    ctx.config.backoff_max,
+                    &uid,
+                ))
+            } else {
+                Action::requeue(ctx.config.drift_interval)
+            }
+        }
+    };
+    status::write(&ctx.client, user, current.as_ref(), &next).await?;
+    match &outcome {
+        Ok(changes) if !changes.is_empty() => {
+            let (reason, verb) = if changes.created {
+                ("Created", "created")
+            } else {
+                ("Converged", "updated")
+            };
+            ctx.event(
+                user,
+                EventType::Normal,
+                reason,
+                "Converge",
+                format!("user {} {verb}: {}", desired.name, describe(changes)),
+            )
+            .await;
+        }
+        Err(error) if ready_state(Some(&next)) != was => {
+            ctx.warn(user, error.reason().as_str(), "Converge", error.to_string())
+                .await;
+        }
+        _ => {}
+    }
+    Ok(action)
+}
+
+fn ready_state(status: Option<&SnowflakeServiceUserStatus>) -> Option<(String, String)> {
+    status
+        .and_then(|s| find(&s.conditions, READY))
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+async fn apply(
+    user: &SnowflakeServiceUser,
+    ctx: &Context,
+    desired: &crate::snowflake::DesiredUser,
+    current: Option<&SnowflakeServiceUserStatus>,
+) -> Result<UserChanges, Error> {
+    let namespace = user.metadata.namespace.clone().unwrap_or_default();
+    let conn_name = &user.spec.connection_ref.name;
+    let conn = ctx
+        .connections
+        .get(&ObjectRef::new(conn_name).within(&namespace))
+        .ok_or_else(|| Error::Dependency {
+            reason: Reason::ConnectionNotReady,
+            kind: "SnowflakeConnection",
+            name: conn_name.clone(),
+            state: "not found in this namespace".into(),
+        })?;
+    if !connection::is_ready(&conn) {
+        return Err(Error::Dependency {
+            reason: Reason::ConnectionNotReady,
+            kind: "SnowflakeConnection",
+            name: conn_name.clone(),
+            state: connection::not_ready_message(&conn),
+        });
+    }
+    let client = ctx.connector.get(&conn).await?;
+    let previously = current.map(|s| s.granted_roles.clone()).unwrap_or_default();
+    ctx.snowflake(
+        "converge_service_user",
+        client.api.converge_service_user(desired, &previously),
+    )
+    .await
+    .map_err(|e| Error::snowflake(format!("converging user {}", desired.name), e))
+}
+
+fn describe(changes: &UserChanges) -> String {
+    let mut parts = Vec::new();
+    if changes.created {
+        parts.push("created".to_owned());
+    }
+    if !changes.properties_set.is_empty() && !changes.created {
+        parts.push(format!("set {}", changes.properties_set.join(", ")));
+    }
+    if !changes.properties_unset.is_empty() {
+        parts.push(format!("unset {}", changes.properties_unset.join(", ")));
+    }
+    if !changes.roles_granted.is_empty() {
+        parts.push(format!("granted {}", changes.roles_granted.join(", ")));
+    }
+    if !changes.roles_revoked.is_empty() {
+        parts.push(format!("revoked {}", changes.roles_revoked.join(", ")));
+    }
+    parts.join("; ")
+}
+
+async fn clean_up(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, Error> {
+    let namespace = user.metadata.namespace.clone().unwrap_or_default();
+    let name = user.metadata.name.clone().unwrap_or_default();
+    let uid = user.metadata.uid.clone().unwrap_or_default();
+    if !finalizer::has(user) {
+        return Ok(Action::await_change());
+    }
+    if user.spec.deletion_policy == DeletionPolicy::Delete {
+        let snowflake_name = user.snowflake_user_name();
+        match finalizer::cleanup_client(ctx, &namespace, &user.spec.connection_ref.name).await {
+            CleanupClient::Available {
+                client,
+                connection_leaving,
+            } => {
+                match ctx
+                    .snowflake("drop_user", client.api.drop_user(&snowflake_name))
+                    .await
+                {
+                    Ok(()) => {
+                        ctx.event(
+                            user,
+                            EventType::Normal,
+                            "Dropped",
+                            "Delete",
+                            format!("user {snowflake_name} dropped in Snowflake"),
+                        )
+                        .await;
+                    }
+                    Err(e) if e.is_transient() && !connection_leaving => {
+                        let error = Error::snowflake(format!("dropping user {snowflake_name}"), e);
+                        ctx.warn(user, error.reason().as_str(), "Delete", error.to_string())
+                            .await;
+                        let failures = ctx.failed_again(&uid);
+                        return Ok(Action::requeue(requeue::backoff(
+                            failures,
+                            ctx.config.backoff_base,
+                            ctx.config.backoff_max,
+                            &uid,
+                        )));
+                    }
+                    Err(e) => {
+                        ctx.warn(
+                            user,
+                            "CleanupAbandoned",
+                            "Delete",
+                            format!(
+                                "user {snowflake_name} could not be dropped ({e}); the resource is released anyway: drop it in Snowflake by hand"
+                            ),
+                        )
+                        .await;
+                    }
+                }
+            }
+            CleanupClient::Unavailable(why) => {
+                ctx.warn(
+                    user,
+                    "CleanupAbandoned",
+                    "Delete",
+                    format!(
+                        "user {snowflake_name} was not dropped: {why}; drop it in Snowflake by hand"
+                    ),
+                )
+                .await;
+            }
+        }
+    }
+    finalizer::set(&ctx.client, user, false).await?;
+    ctx.metrics.forget(KIND, &namespace, &name);
+    ctx.forget(&uid);
+    Ok(Action::await_change())
+}

@@ -1,0 +1,620 @@
+//! `SnowflakeToken`: a credential kept valid in a Secret.
+//!
+//! One reconcile: validate what can be validated before Snowflake is touched (the spec,
+//! the whole Secret rendered with a placeholder value, a Secret name taken by someone
+//! else), observe the Secret, resolve the connection and the user, then hand over to the
+//! credential's side ([`pat`]; OAuth slots in beside it) which decides and applies one
+//! step. Status, events, metrics and rollout restarts are handled here for both sides.
+//!
+//! Backoff is driven by `status.failureCount`: status-only changes do not trigger a
+//! reconcile (the watch filters them, see `controller::run`), so writing a failure never
+//! bypasses the wait before the next attempt.
+
+pub mod pat;
+pub mod pat_policy;
+pub mod record;
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use secrecy::SecretString;
+
+use self::record::Held;
+use super::connection;
+use super::connector::Connected;
+use super::context::Context;
+use super::error::{Error, Reason};
+use super::finalizer::{self, CleanupClient};
+use super::rollout::{self, Restart};
+use super::secret::writer::{WriteError, Written, check_ours, write_observed};
+use super::secret::{CredentialValue, PAT_VALUE_KEY, SecretContent, desired_secret};
+use super::{requeue, status};
+use crate::api::conditions::{READY, find, new_condition, set_condition};
+use crate::api::{
+    Credential, CredentialKind, DeletionPolicy, SnowflakeConnection, SnowflakeToken,
+    SnowflakeTokenStatus,
+};
+use crate::metrics::TokenLabels;
+use crate::snowflake::SnowflakeApi;
+
+/// The controller's name in metrics.
+pub const CONTROLLER: &str = "token";
+const KIND: &str = "SnowflakeToken";
+
+/// The token's references, resolved.
+pub struct Resolved {
+    /// The connection.
+    pub conn: Arc<SnowflakeConnection>,
+    /// Its UID (key of per-user caches).
+    pub connection_uid: String,
+    /// Its client.
+    pub client: Arc<Connected>,
+    /// The Snowflake user the credential belongs to.
+    pub user: String,
+}
+
+/// The token's Secret as observed.
+pub struct Observed {
+    /// The Secret at the desired name, if it exists (always one of ours: a foreign one is
+    /// an error before this is built).
+    pub current: Option<Secret>,
+    /// What the Secret (or, after a rename, the previous one) holds.
+    pub held: Held,
+}
+
+/// How the reconcile leaves the `Ready` condition.
+pub enum Readiness {
+    /// A valid credential is in the Secret.
+    Ready {
+        /// The reason.
+        reason: &'static str,
+        /// The message.
+        message: String,
+        /// Leave an existing `Ready=True` condition as it is (nothing happened).
+        keep_if_ready: bool,
+    },
+    /// Not usable, without an error (for example disabled in Snowflake).
+    NotReady {
+        /// The reason.
+        reason: &'static str,
+        /// The message.
+        message: String,
+    },
+}
+
+/// What one credential side achieved.
+pub struct Progress {
+    /// The `Ready` condition.
+    pub readiness: Readiness,
+    /// When to reconcile again.
+    pub requeue_at: Timestamp,
+    /// Events to publish.
+    pub events: Vec<(EventType, &'static str, String)>,
+    /// Restart the targets for the value issued at this time.
+    pub restart_for: Option<String>,
+    /// Whether a new value was written.
+    pub new_value: bool,
+}
+
+/// The reason of the `Ready` condition in `status`.
+pub fn ready_reason(status: &SnowflakeTokenStatus) -> Option<&str> {
+    find(&status.conditions, READY).map(|c| c.reason.as_str())
+}
+
+/// Sets the condition `type_` to True with `message`, or removes it when `None`.
+pub fn set_flag(
+    status: &mut SnowflakeTokenStatus,
+    type_: &str,
+    reason: &str,
+    message: Option<String>,
+    now: Timestamp,
+) {
+    match message {
+        Some(message) => {
+            set_condition(
+                &mut status.conditions,
+                new_condition(
+                    type_,
+                    true,
+                    reason,
+                    message,
+                    status.observed_generation,
+                    Time(now),
+                ),
+            );
+        }
+        None => status.conditions.retain(|c| c.type_ != type_),
+    }
+}
+
+/// One reconcile.
+pub async fn reconcile(token: Arc<SnowflakeToken>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = if token.metadata.deletion_timestamp.is_some() {
+        clean_up(&token, &ctx).await
+    } else {
+        converge(&token, &ctx).await
+    };
+    ctx.metrics.reconciled(CONTROLLER, result.is_ok(), started);
+    result
+}
+
+fn type_label(kind: Option<CredentialKind>) -> &'static str {
+    match kind {
+        Some(CredentialKind::OAuth) => "OAuth",
+        _ => "ProgrammaticAccessToken",
+    }
+}
+
+async fn converge(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error> {
+    let wants_finalizer = token.spec.deletion_policy == DeletionPolicy::Delete;
+    if finalizer::has(token) != wants_finalizer {
+        finalizer::set(&ctx.client, token, wants_finalizer).await?;
+    }
+    let now = ctx.now();
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    let name = token.metadata.name.clone().unwrap_or_default();
+    let uid = token.metadata.uid.clone().unwrap_or_default();
+    let generation = token.metadata.generation;
+    let current = token.status.clone();
+    let mut next = current.clone().unwrap_or_default();
+    next.observed_generation = generation;
+    next.credential_type = token.spec.kind_of_credential();
+    let kind_label = type_label(next.credential_type);
+
+    let result = side(token, ctx, &mut next).await;
+    let was = current
+        .as_ref()
+        .and_then(|s| find(&s.conditions, READY).map(|c| (c.status.clone(), c.reason.clone())));
+    let mut events = Vec::new();
+    let action = match result {
+        Ok(progress) => {
+            if let Some(issued_at) = &progress.restart_for {
+                restart_targets(token, ctx, issued_at, &mut events).await;
+            }
+            next.secret_name = Some(token.secret_name());
+            next.failure_count = None;
+            match progress.readiness {
+                Readiness::Ready {
+                    reason,
+                    message,
+                    keep_if_ready,
+                } => {
+                    let ready_now = crate::api::conditions::is_true(&next.conditions, READY);
+                    if !(keep_if_ready && ready_now) {
+                        status::ready(&mut next.conditions, reason, message, generation, now);
+                    }
+                    ctx.metrics.set_ready(KIND, &namespace, &name, true);
+                }
+                Readiness::NotReady { reason, message } => {
+                    status::not_ready_because(
+                        &mut next.conditions,
+                        reason,
+                        message,
+                        generation,
+                        now,
+                    );
+                    ctx.metrics.set_ready(KIND, &namespace, &name, false);
+                }
+            }
+            if progress.new_value
+                && let Some(cause) = progress.events.iter().find(|e| e.0 == EventType::Normal)
+            {
+                ctx.metrics.rotated(kind_label, cause.1);
+            }
+            // Events of the side that report a state (TokenDisabled) only on transitions.
+            let transition =
+                find(&next.conditions, READY).map(|c| (c.status.clone(), c.reason.clone())) != was;
+            for event in progress.events {
+                if event.1 != pat::TOKEN_DISABLED || transition {
+                    events.push(event);
+                }
+            }
+            ctx.succeeded(&uid);
+            Action::requeue(
+                requeue::until(now, progress.requeue_at).max(std::time::Duration::from_secs(1)),
+            )
+        }
+        Err(error) => {
+            let failures = next.failure_count.unwrap_or(0).saturating_add(1);
+            next.failure_count = Some(failures);
+            next.last_failure_time = Some(Time(now));
+            status::not_ready(&mut next.conditions, &error, generation, now);
+            ctx.metrics.set_ready(KIND, &namespace, &name, false);
+            ctx.metrics.failed(CONTROLLER, error.reason().as_str());
+            tracing::warn!(%namespace, %name, reason = error.reason().as_str(), failures, error = %error, "token not ready");
+            let transition =
+                find(&next.conditions, READY).map(|c| (c.status.clone(), c.reason.clone())) != was;
+            if transition {
+                events.push((
+                    EventType::Warning,
+                    error.reason().as_str(),
+                    error.to_string(),
+                ));
+            }
+            if error.is_transient() {
+                Action::requeue(requeue::backoff(
+                    u32::try_from(failures).unwrap_or(u32::MAX),
+                    ctx.config.backoff_base,
+                    ctx.config.backoff_max,
+                    &uid,
+                ))
+            } else {
+                Action::requeue(ctx.config.drift_interval)
+            }
+        }
+    };
+    ctx.metrics.set_token_times(
+        &TokenLabels {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            r#type: kind_label,
+        },
+        next.expires_at.as_ref().map(|t| t.0),
+        next.renewal_time.as_ref().map(|t| t.0),
+    );
+    status::write(&ctx.client, token, current.as_ref(), &next).await?;
+    for (type_, reason, note) in events {
+        ctx.event(token, type_, reason, "Reconcile", note).await;
+    }
+    Ok(action)
+}
+
+/// Everything that can fail, up to and including the credential side.
+async fn side(
+    token: &SnowflakeToken,
+    ctx: &Context,
+    next: &mut SnowflakeTokenStatus,
+) -> Result<Progress, Error> {
+    let credential = token.spec.credential().ok_or_else(|| {
+        Error::InvalidSpec("set exactly one of programmaticAccessToken or oauth".into())
+    })?;
+    validate_rendering(token, credential, ctx.now())?;
+    let observed = observe(ctx, token).await?;
+    let resolved = resolve(token, ctx).await?;
+    next.user_name = Some(resolved.user.clone());
+    match credential {
+        Credential::Pat(spec) => pat::converge(token, spec, ctx, &resolved, &observed, next).await,
+        Credential::OAuth(_) => Ok(Progress {
+            readiness: Readiness::NotReady {
+                reason: "NotSupported",
+                message: "OAuth tokens are not refreshed by this version of the operator yet; the Secret is left alone".into(),
+            },
+            requeue_at: ctx
+                .now()
+                .checked_add(jiff::SignedDuration::try_from(ctx.config.drift_interval).unwrap_or_default())
+                .unwrap_or(Timestamp::MAX),
+            events: Vec::new(),
+            restart_for: None,
+            new_value: false,
+        }),
+    }
+}
+
+/// Renders the whole Secret with a placeholder value: a template that does not render is
+/// refused before a token is minted, not after.
+fn validate_rendering(
+    token: &SnowflakeToken,
+    credential: Credential<'_>,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let placeholder = SecretString::from("placeholder-value");
+    let content = SecretContent {
+        username: "USER".into(),
+        account: "account".into(),
+        host: "account.snowflakecomputing.com".into(),
+        expires_at: now,
+        issued_at: now,
+        credential: match credential {
+            Credential::Pat(_) => CredentialValue::Pat {
+                secret: placeholder,
+                token_name: token.pat_name().unwrap_or_default(),
+                role: None,
+            },
+            Credential::OAuth(_) => CredentialValue::OAuth {
+                access_token: placeholder,
+                token_type: "Bearer".into(),
+                role: None,
+            },
+        },
+    };
+    desired_secret(token, &content)?;
+    Ok(())
+}
+
+/// A Secret of this namespace that the token may write: from the watch cache, or read
+/// when the cache does not have it (not one of ours, or just created).
+async fn lookup(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    owner: &str,
+) -> Result<Option<Secret>, Error> {
+    let cached = ctx
+        .secrets
+        .get(&ObjectRef::new(name).within(namespace))
+        .map(|s| (*s).clone());
+    let secret = match cached {
+        Some(secret) => Some(secret),
+        None => read(ctx, namespace, name).await?,
+    };
+    if let Some(secret) = &secret {
+        check_ours(secret, name, owner)?;
+    }
+    Ok(secret)
+}
+
+async fn read(ctx: &Context, namespace: &str, name: &str) -> Result<Option<Secret>, Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    api.get_opt(name).await.map_err(|source| {
+        Error::SecretWrite(WriteError::Kube {
+            name: name.to_owned(),
+            source,
+        })
+    })
+}
+
+async fn observe(ctx: &Context, token: &SnowflakeToken) -> Result<Observed, Error> {
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    let owner = token.metadata.name.clone().unwrap_or_default();
+    let uid = token.metadata.uid.clone().unwrap_or_default();
+    let name = token.secret_name();
+    let key = match token.spec.kind_of_credential() {
+        Some(CredentialKind::OAuth) => super::secret::OAUTH_VALUE_KEY,
+        _ => PAT_VALUE_KEY,
+    };
+    let mut current = lookup(ctx, &namespace, &name, &owner).await?;
+    // The cache may lag behind this process's own last write: read it then.
+    if let (Some(written), Held::Intact(value)) =
+        (ctx.last_written(&uid), record::held(current.as_ref(), key))
+        && value.issued_at < written
+    {
+        current = read(ctx, &namespace, &name).await?;
+    }
+    let previous = token
+        .status
+        .as_ref()
+        .and_then(|s| s.secret_name.clone())
+        .filter(|previous| *previous != name);
+    let held = match (&current, previous) {
+        (Some(secret), _) => record::held(Some(secret), key),
+        (None, Some(previous)) => {
+            // Renamed: the value is still in the previous Secret (if it is ours).
+            let old = lookup(ctx, &namespace, &previous, &owner)
+                .await
+                .ok()
+                .flatten();
+            record::held(old.as_ref(), key)
+        }
+        (None, None) => Held::Missing,
+    };
+    Ok(Observed { current, held })
+}
+
+/// Writes the desired Secret (nothing when it is already as desired). Returns whether it
+/// wrote.
+pub async fn write_secret(
+    ctx: &Context,
+    token: &SnowflakeToken,
+    observed: &Observed,
+    desired: &Secret,
+) -> Result<bool, Error> {
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let previous = token.status.as_ref().and_then(|s| s.secret_name.clone());
+    let outcome =
+        write_observed(&api, desired, previous.as_deref(), observed.current.clone()).await?;
+    Ok(outcome.written != Written::Unchanged)
+}
+
+async fn resolve(token: &SnowflakeToken, ctx: &Context) -> Result<Resolved, Error> {
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    let conn_name = &token.spec.connection_ref.name;
+    let conn = ctx
+        .connections
+        .get(&ObjectRef::new(conn_name).within(&namespace))
+        .ok_or_else(|| Error::Dependency {
+            reason: Reason::ConnectionNotReady,
+            kind: "SnowflakeConnection",
+            name: conn_name.clone(),
+            state: "not found in this namespace".into(),
+        })?;
+    if !connection::is_ready(&conn) {
+        return Err(Error::Dependency {
+            reason: Reason::ConnectionNotReady,
+            kind: "SnowflakeConnection",
+            name: conn_name.clone(),
+            state: connection::not_ready_message(&conn),
+        });
+    }
+    let user = match (
+        &token.spec.user.service_user_ref,
+        token.explicit_user_name(),
+    ) {
+        (_, Some(name)) => name,
+        (Some(reference), None) => {
+            let user = ctx
+                .users
+                .get(&ObjectRef::new(&reference.name).within(&namespace))
+                .ok_or_else(|| Error::Dependency {
+                    reason: Reason::ServiceUserNotReady,
+                    kind: "SnowflakeServiceUser",
+                    name: reference.name.clone(),
+                    state: "not found in this namespace".into(),
+                })?;
+            if user.spec.connection_ref.name != *conn_name {
+                return Err(Error::InvalidSpec(format!(
+                    "SnowflakeServiceUser {} lives in connection {}, not {conn_name}: reference the same connection",
+                    reference.name, user.spec.connection_ref.name
+                )));
+            }
+            let status = user.status.as_ref();
+            let ready = status.is_some_and(|s| {
+                s.observed_generation == user.metadata.generation
+                    && crate::api::conditions::is_true(&s.conditions, READY)
+            });
+            if !ready {
+                return Err(Error::Dependency {
+                    reason: Reason::ServiceUserNotReady,
+                    kind: "SnowflakeServiceUser",
+                    name: reference.name.clone(),
+                    state: status.and_then(|s| find(&s.conditions, READY)).map_or_else(
+                        || "has not been converged yet".to_owned(),
+                        |c| format!("is not Ready ({}: {})", c.reason, c.message),
+                    ),
+                });
+            }
+            user.snowflake_user_name()
+        }
+        (None, None) => {
+            return Err(Error::InvalidSpec(
+                "set exactly one of user.serviceUserRef or user.name".into(),
+            ));
+        }
+    };
+    let client = ctx.connector.get(&conn).await?;
+    Ok(Resolved {
+        connection_uid: conn.metadata.uid.clone().unwrap_or_default(),
+        conn,
+        client,
+        user,
+    })
+}
+
+async fn restart_targets(
+    token: &SnowflakeToken,
+    ctx: &Context,
+    issued_at: &str,
+    events: &mut Vec<(EventType, &'static str, String)>,
+) {
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    for target in &token.spec.rollout_restart_targets {
+        let what = format!("{:?} {}", target.kind, target.name);
+        match rollout::restart(&ctx.client, &namespace, target, issued_at).await {
+            Restart::Restarted => events.push((
+                EventType::Normal,
+                "RolloutRestarted",
+                format!("{what} restarted to pick up the new value"),
+            )),
+            Restart::AlreadyDone => {}
+            Restart::Missing => events.push((
+                EventType::Warning,
+                "RolloutTargetMissing",
+                format!("{what} (rolloutRestartTargets) does not exist; nothing restarted"),
+            )),
+            Restart::Failed(e) => events.push((
+                EventType::Warning,
+                "RolloutRestartFailed",
+                format!("{what} could not be restarted ({e}); restart it to pick up the new value"),
+            )),
+        }
+    }
+}
+
+async fn clean_up(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error> {
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    let name = token.metadata.name.clone().unwrap_or_default();
+    let uid = token.metadata.uid.clone().unwrap_or_default();
+    if !finalizer::has(token) {
+        ctx.metrics.forget(KIND, &namespace, &name);
+        ctx.forget(&uid);
+        return Ok(Action::await_change());
+    }
+    let status = token.status.clone().unwrap_or_default();
+    // Only a token that was minted has anything to revoke; the names are the ones it was
+    // minted with (status), which the spec can no longer change.
+    let target = match (
+        &token.spec.credential(),
+        &status.token_name,
+        &status.user_name,
+    ) {
+        (Some(Credential::Pat(_)), Some(pat_name), Some(user)) => {
+            Some((pat_name.clone(), user.clone()))
+        }
+        _ => None,
+    };
+    if let (DeletionPolicy::Delete, Some((pat_name, user))) = (token.spec.deletion_policy, target) {
+        match finalizer::cleanup_client(ctx, &namespace, &token.spec.connection_ref.name).await {
+            CleanupClient::Available {
+                client,
+                connection_leaving,
+            } => {
+                match ctx
+                    .snowflake(
+                        "remove_pat",
+                        client.api.remove_pat_and_rotated(&user, &pat_name),
+                    )
+                    .await
+                {
+                    Ok(removed) => {
+                        ctx.event(
+                            token,
+                            EventType::Normal,
+                            "Revoked",
+                            "Delete",
+                            format!(
+                                "token {pat_name} of user {user} removed in Snowflake{}",
+                                if removed.len() > 1 {
+                                    format!(
+                                        ", with its rotated-out values ({})",
+                                        removed[1..].join(", ")
+                                    )
+                                } else {
+                                    String::new()
+                                }
+                            ),
+                        )
+                        .await;
+                    }
+                    Err(e) if e.is_transient() && !connection_leaving => {
+                        let error = Error::snowflake(
+                            format!("removing token {pat_name} of user {user}"),
+                            e,
+                        );
+                        ctx.warn(token, error.reason().as_str(), "Delete", error.to_string())
+                            .await;
+                        let failures = ctx.failed_again(&uid);
+                        return Ok(Action::requeue(requeue::backoff(
+                            failures,
+                            ctx.config.backoff_base,
+                            ctx.config.backoff_max,
+                            &uid,
+                        )));
+                    }
+                    Err(e) => {
+                        ctx.warn(
+                            token,
+                            "CleanupAbandoned",
+                            "Delete",
+                            format!(
+                                "token {pat_name} of user {user} could not be removed ({e}); the resource is released anyway: remove it in Snowflake by hand (ALTER USER {user} REMOVE PAT {pat_name})"
+                            ),
+                        )
+                        .await;
+                    }
+                }
+            }
+            CleanupClient::Unavailable(why) => {
+                ctx.warn(
+                    token,
+                    "CleanupAbandoned",
+                    "Delete",
+                    format!(
+                        "token {pat_name} of user {user} was not removed: {why}; remove it in Snowflake by hand (ALTER USER {user} REMOVE PAT {pat_name})"
+                    ),
+                )
+                .await;
+            }
+        }
+    }
+    finalizer::set(&ctx.client, token, false).await?;
+    ctx.metrics.forget(KIND, &namespace, &name);
+    ctx.forget(&uid);
+    Ok(Action::await_change())
+}

@@ -1,0 +1,696 @@
+//! The PAT side of `SnowflakeToken`: observe (Secret, listing), decide
+//! ([`pat_policy::decide`]), apply (one statement), deliver (check, Secret, restarts).
+//!
+//! A value Snowflake showed is kept in memory until the Secret holds it, so a failed
+//! write is retried with the same value and never mints another (which would fill the
+//! user's 15-token cap in a few retries).
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use kube::runtime::events::EventType;
+use secrecy::SecretString;
+
+use super::pat_policy::{self, Cause, Facts, Listed, SecretFacts, Step};
+use super::record::Held;
+use super::{Observed, Progress, Readiness, Resolved};
+use crate::api::conditions::reason;
+use crate::api::keys::ROTATE_ANNOTATION;
+use crate::api::{PatSpec, RotationGrace, SnowflakeToken, SnowflakeTokenStatus};
+use crate::controller::context::{Context, PendingValue};
+use crate::controller::error::{Error, Reason};
+use crate::controller::requeue;
+use crate::controller::secret::{CredentialValue, SecretContent, desired_secret};
+use crate::snowflake::{
+    self, BearerKind, PatInfo, SnowflakeApi, SnowflakeClient, SqlApiClient, StaticToken,
+};
+
+/// Snowflake's per-user token limit (reference §4.4).
+pub const TOKEN_CAP: usize = 15;
+
+/// Ready reason of a token whose PAT Snowflake reports disabled.
+pub const TOKEN_DISABLED: &str = "TokenDisabled";
+/// Condition type set while a rotation would exceed the user's token limit.
+pub const ROTATION_BLOCKED: &str = "RotationBlocked";
+
+/// One reconcile of a PAT token whose references resolved.
+pub async fn converge(
+    token: &SnowflakeToken,
+    pat: &PatSpec,
+    ctx: &Context,
+    resolved: &Resolved,
+    observed: &Observed,
+    next: &mut SnowflakeTokenStatus,
+) -> Result<Progress, Error> {
+    let now = ctx.now();
+    let uid = token.metadata.uid.clone().unwrap_or_default();
+    let token_name = token.pat_name().unwrap_or_default();
+    let renew_before = pat
+        .renew_before()
+        .map_err(|e| Error::InvalidSpec(format!("programmaticAccessToken.renewBefore: {e}")))?;
+    next.token_name = Some(token_name.clone());
+    let requested = token
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ROTATE_ANNOTATION))
+        .cloned();
+    let honoured = next.last_rotate_request.clone();
+    let rotate_requested = requested.is_some() && requested != honoured;
+    let mut run = Run {
+        ctx,
+        token,
+        pat,
+        resolved,
+        observed,
+        uid: uid.clone(),
+        token_name: token_name.clone(),
+        now,
+        events: Vec::new(),
+    };
+
+    // A value Snowflake already showed: deliver it before anything else.
+    if let Some(pending) = ctx.take_pending(&uid) {
+        let delivered = run.deliver(pending).await?;
+        return Ok(run.finish(next, delivered, requested, renew_before));
+    }
+
+    let held = match &observed.held {
+        Held::Intact(v) if v.token_name.as_deref() == Some(token_name.as_str()) => {
+            SecretFacts::Holds {
+                expires_at: v.expires_at,
+            }
+        }
+        _ => SecretFacts::Nothing,
+    };
+    let held_expiry = match held {
+        SecretFacts::Holds { expires_at } => Some(expires_at),
+        SecretFacts::Nothing => None,
+    };
+    let renewal_at = held_expiry
+        .map(|e| renewal(&uid, pat, e, renew_before))
+        .transpose()?;
+    let minted_before = next.token_name.is_some() && next.expires_at.is_some();
+    let known_disabled = super::ready_reason(next) == Some(TOKEN_DISABLED);
+
+    let drift_due = ctx
+        .last_checked(&uid)
+        .is_none_or(|last| now >= next_check(ctx, &uid, last));
+    let mut listing: Option<Arc<Vec<PatInfo>>> = None;
+    if drift_due {
+        listing = Some(run.list().await?);
+    }
+    let mut step = decide(
+        &run,
+        held,
+        listing.as_deref(),
+        minted_before,
+        known_disabled,
+        rotate_requested,
+        renewal_at,
+    );
+    if step == Step::List {
+        listing = Some(run.list().await?);
+        step = decide(
+            &run,
+            held,
+            listing.as_deref(),
+            minted_before,
+            known_disabled,
+            rotate_requested,
+            renewal_at,
+        );
+    }
+    if let Some(pats) = &listing {
+        run.tidy(pats, next).await;
+    }
+    let listed_expiry = listing
+        .as_deref()
+        .and_then(|pats| match Listed::of(&token_name, pats) {
+            Listed::Present { expires_at, .. } => expires_at,
+            _ => None,
+        });
+
+    let delivered = match step {
+        Step::Keep | Step::List => {
+            let Held::Intact(value) = &observed.held else {
+                return Err(Error::InvalidSpec(
+                    "internal: nothing to keep without a held value".into(),
+                ));
+            };
+            // The Secret may still need rendering again (a changed name, template, label).
+            let pending = PendingValue {
+                token_name: token_name.clone(),
+                secret: value.value.clone(),
+                expires_at: value.expires_at,
+                issued_at: value.issued_at,
+                cause: "Unchanged",
+                verified: true,
+            };
+            let written = run.write(pending).await?;
+            Delivered {
+                new_value: false,
+                cause: None,
+                ..written
+            }
+        }
+        Step::WaitDisabled => {
+            return Ok(run.disabled(next, held_expiry, renew_before));
+        }
+        Step::Replace => {
+            let removed = ctx
+                .snowflake(
+                    "remove_pat",
+                    resolved
+                        .client
+                        .api
+                        .remove_pat_and_rotated(&resolved.user, &token_name),
+                )
+                .await
+                .map_err(|e| {
+                    Error::snowflake(
+                        format!(
+                            "removing disabled token {token_name} of user {}",
+                            resolved.user
+                        ),
+                        e,
+                    )
+                })?;
+            run.invalidate().await;
+            run.events.push((
+                EventType::Warning,
+                "Revoked",
+                format!(
+                    "disabled token {token_name} removed with its rotated-out values ({}) to be replaced",
+                    removed.join(", ")
+                ),
+            ));
+            let value = run.mint(Cause::Disabled).await?;
+            run.deliver(value).await?
+        }
+        Step::Mint(cause) => {
+            let value = match run.mint(cause).await {
+                Err(Error::Snowflake { source, .. })
+                    if source.category() == snowflake::Category::AlreadyExists =>
+                {
+                    // It exists after all (minted by an earlier run whose value never
+                    // reached the Secret): rotate it instead of minting another.
+                    let basis = run.current_expiry(None, held_expiry, next).await?;
+                    run.rotate(Cause::SecretLost, basis).await?
+                }
+                other => other?,
+            };
+            run.deliver(value).await?
+        }
+        Step::Rotate(cause) => {
+            let basis = run.current_expiry(listed_expiry, held_expiry, next).await?;
+            let value = match run.rotate(cause, basis).await {
+                Err(Error::Snowflake { source, .. })
+                    if source.category() == snowflake::Category::NotFound
+                        && !source.to_string().to_ascii_lowercase().contains("user '") =>
+                {
+                    run.mint(Cause::TokenMissing).await?
+                }
+                other => other?,
+            };
+            run.deliver(value).await?
+        }
+    };
+    Ok(run.finish(next, delivered, requested, renew_before))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    run: &Run<'_>,
+    secret: SecretFacts,
+    listing: Option<&Vec<PatInfo>>,
+    minted_before: bool,
+    known_disabled: bool,
+    rotate_requested: bool,
+    renewal_at: Option<Timestamp>,
+) -> Step {
+    let listed = listing.map_or(Listed::NotAsked, |pats| Listed::of(&run.token_name, pats));
+    pat_policy::decide(&Facts {
+        now: run.now,
+        spec: run.pat,
+        secret,
+        listed,
+        minted_before,
+        known_disabled,
+        rotate_requested,
+        renewal_at,
+    })
+}
+
+/// The jittered renewal time of a value expiring at `expires_at`.
+fn renewal(
+    uid: &str,
+    pat: &PatSpec,
+    expires_at: Timestamp,
+    renew_before: std::time::Duration,
+) -> Result<Timestamp, Error> {
+    let at = pat
+        .renewal_time(expires_at)
+        .map_err(|e| Error::InvalidSpec(format!("programmaticAccessToken.renewBefore: {e}")))?;
+    Ok(requeue::jittered_renewal(uid, at, renew_before))
+}
+
+/// When the token is next compared with Snowflake after a check at `last`.
+fn next_check(ctx: &Context, uid: &str, last: Timestamp) -> Timestamp {
+    let interval = ctx.config.drift_interval;
+    let wait = interval + requeue::spread(uid, "drift", interval / 10);
+    last.checked_add(jiff::SignedDuration::try_from(wait).unwrap_or_default())
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// The result of delivering a value.
+pub struct Delivered {
+    /// Whether a new value reached the Secret.
+    pub new_value: bool,
+    /// Why it was issued.
+    pub cause: Option<Cause>,
+    /// Its expiry.
+    pub expires_at: Timestamp,
+    /// Its issue time.
+    pub issued_at: Timestamp,
+    /// Whether the Secret was written (created, updated, recreated).
+    pub secret_written: bool,
+}
+
+struct Run<'a> {
+    ctx: &'a Context,
+    token: &'a SnowflakeToken,
+    pat: &'a PatSpec,
+    resolved: &'a Resolved,
+    observed: &'a Observed,
+    uid: String,
+    token_name: String,
+    now: Timestamp,
+    events: Vec<(EventType, &'static str, String)>,
+}
+
+impl Run<'_> {
+    async fn list(&self) -> Result<Arc<Vec<PatInfo>>, Error> {
+        let client = &self.resolved.client;
+        let pats = self
+            .ctx
+            .listings
+            .get(&self.resolved.connection_uid, &self.resolved.user, || {
+                self.ctx
+                    .snowflake("list_pats", client.api.list_pats(&self.resolved.user))
+            })
+            .await
+            .map_err(|e| {
+                Error::snowflake(
+                    format!("listing the tokens of user {}", self.resolved.user),
+                    e,
+                )
+            })?;
+        self.ctx.mark_checked(&self.uid, self.now);
+        Ok(pats)
+    }
+
+    async fn invalidate(&self) {
+        self.ctx
+            .listings
+            .invalidate(&self.resolved.connection_uid, &self.resolved.user)
+            .await;
+    }
+
+    /// Removes this token's rotated-out values whose grace period is over and reports
+    /// (condition `RotationBlocked`) when the user has no room left for a rotation.
+    async fn tidy(&mut self, pats: &[PatInfo], next: &mut SnowflakeTokenStatus) {
+        let user = &self.resolved.user;
+        let expired = pat_policy::expired_companions(&self.token_name, pats, self.now);
+        for name in &expired {
+            let removed = self
+                .ctx
+                .snowflake(
+                    "remove_pat",
+                    self.resolved.client.api.remove_pat(user, name),
+                )
+                .await;
+            if let Err(e) = removed {
+                tracing::warn!(token = %self.token_name, %user, companion = %name, error = %e, "cannot remove an expired rotated-out token");
+            }
+        }
+        if !expired.is_empty() {
+            self.invalidate().await;
+        }
+        let (live, room) = pat_policy::room_for_rotation(pats, self.now, TOKEN_CAP);
+        let blocked = (!room).then(|| {
+            format!(
+                "user {user} holds {live} of its {TOKEN_CAP} tokens (rotated-out values count until their grace period ends), so the next rotation of {} would be refused; {}",
+                self.token_name,
+                crate::controller::error::remedy(Reason::TokenLimitReached)
+            )
+        });
+        super::set_flag(
+            next,
+            ROTATION_BLOCKED,
+            Reason::TokenLimitReached.as_str(),
+            blocked,
+            self.now,
+        );
+    }
+
+    /// The expiry of the value Snowflake holds now, for the grace period of a rotation:
+    /// from the listing, else the Secret's record, else the status, else a listing.
+    async fn current_expiry(
+        &self,
+        listed: Option<Timestamp>,
+        held: Option<Timestamp>,
+        next: &SnowflakeTokenStatus,
+    ) -> Result<Option<Timestamp>, Error> {
+        if let Some(at) = listed.or(held).or(next.expires_at.as_ref().map(|t| t.0)) {
+            return Ok(Some(at));
+        }
+        let pats = self.list().await?;
+        Ok(match Listed::of(&self.token_name, &pats) {
+            Listed::Present { expires_at, .. } => expires_at,
+            _ => None,
+        })
+    }
+
+    async fn mint(&mut self, cause: Cause) -> Result<PendingValue, Error> {
+        let user = &self.resolved.user;
+        let request = self.pat.add_pat_request(self.token_name.clone());
+        let added = self
+            .ctx
+            .snowflake("add_pat", self.resolved.client.api.add_pat(user, &request))
+            .await
+            .map_err(|e| {
+                Error::snowflake(
+                    format!("adding token {} to user {user}", self.token_name),
+                    e,
+                )
+            })?;
+        self.invalidate().await;
+        self.ctx.mark_checked(&self.uid, self.now);
+        let expires_at = self.expiry(added.expires_at);
+        let value = PendingValue {
+            token_name: added.name,
+            secret: added.secret,
+            expires_at,
+            issued_at: self.now,
+            cause: cause.as_str(),
+            verified: false,
+        };
+        self.ctx.keep_pending(&self.uid, value.clone_for_retry());
+        Ok(value)
+    }
+
+    async fn rotate(
+        &mut self,
+        cause: Cause,
+        basis: Option<Timestamp>,
+    ) -> Result<PendingValue, Error> {
+        let user = &self.resolved.user;
+        let grace = match basis {
+            Some(expires_at) => self.pat.rotation_grace(expires_at, self.now),
+            None => {
+                let configured =
+                    u32::try_from(self.pat.rotated_token_grace_period_hours).unwrap_or(0);
+                RotationGrace {
+                    hours: configured,
+                    configured,
+                }
+            }
+        };
+        let rotated = self
+            .ctx
+            .snowflake(
+                "rotate_pat",
+                self.resolved
+                    .client
+                    .api
+                    .rotate_pat(user, &self.token_name, grace.hours),
+            )
+            .await
+            .map_err(|e| {
+                Error::snowflake(
+                    format!("rotating token {} of user {user}", self.token_name),
+                    e,
+                )
+            })?;
+        self.invalidate().await;
+        self.ctx.mark_checked(&self.uid, self.now);
+        if grace.shortened() {
+            self.events.push((
+                EventType::Warning,
+                "GracePeriodShortened",
+                format!(
+                    "the previous value of {} stays valid for {} h instead of {} h: it had only that long left when it was rotated",
+                    self.token_name, grace.hours, grace.configured
+                ),
+            ));
+        }
+        let expires_at = self.expiry(rotated.expires_at);
+        let value = PendingValue {
+            token_name: rotated.name,
+            secret: rotated.secret,
+            expires_at,
+            issued_at: self.now,
+            cause: cause.as_str(),
+            verified: false,
+        };
+        self.ctx.keep_pending(&self.uid, value.clone_for_retry());
+        Ok(value)
+    }
+
+    /// The expiry Snowflake reported, or (when reading it back failed) the one the
+    /// lifetime implies; the next drift check corrects it.
+    fn expiry(&self, reported: snowflake::Result<Timestamp>) -> Timestamp {
+        reported.map(crate::controller::context::whole_seconds).unwrap_or_else(|e| {
+            tracing::warn!(token = %self.token_name, error = %e, "cannot read the new token's expiry; assuming daysToExpiry from now");
+            self.now
+                .checked_add(jiff::SignedDuration::try_from(self.pat.lifetime()).unwrap_or_default())
+                .unwrap_or(Timestamp::MAX)
+        })
+    }
+
+    /// Checks a new value (unless switched off), writes it into the Secret and restarts
+    /// the targets. On failure the value stays pending for the next attempt.
+    async fn deliver(&mut self, mut value: PendingValue) -> Result<Delivered, Error> {
+        if self.pat.verify_before_swap && !value.verified {
+            match self.verify(&value.secret).await {
+                Ok(()) => value.verified = true,
+                Err(e) if is_network_policy_refusal(&e) => {
+                    value.verified = true;
+                    self.events.push((
+                        EventType::Warning,
+                        "VerificationSkipped",
+                        format!(
+                            "the new value of {} could not be tried from the operator's address because the user's network policy refused it ({e}); it is used without the check",
+                            self.token_name
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    let token = value.token_name.clone();
+                    self.ctx.keep_pending(&self.uid, value);
+                    return Err(Error::Verification { token, source: e });
+                }
+            }
+        }
+        let cause = value.cause;
+        let delivered = self.write(value).await?;
+        // Delivered: the copy kept for a retry is no longer needed.
+        drop(self.ctx.take_pending(&self.uid));
+        Ok(Delivered {
+            new_value: true,
+            cause: Some(cause_from(cause)),
+            ..delivered
+        })
+    }
+
+    async fn verify(&self, secret: &SecretString) -> snowflake::Result<()> {
+        let mut config = self.ctx.config.snowflake.clone();
+        config.role = None;
+        let auth = Arc::new(StaticToken::new(
+            secret.clone(),
+            BearerKind::ProgrammaticAccessToken,
+        ));
+        let api = SqlApiClient::new(self.resolved.client.account.clone(), auth, config)?;
+        let identity = self
+            .ctx
+            .snowflake("verify_token", SnowflakeClient::new(api).verify_identity())
+            .await?;
+        if !identity.user.eq_ignore_ascii_case(&self.resolved.user) {
+            return Err(snowflake::Error::Protocol(format!(
+                "the new value authenticated as {} instead of {}",
+                identity.user, self.resolved.user
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes `value` into the Secret as the spec renders it (no write when it already is).
+    async fn write(&mut self, value: PendingValue) -> Result<Delivered, Error> {
+        let content = SecretContent {
+            username: self.resolved.user.clone(),
+            account: self.resolved.client.account.identifier().to_owned(),
+            host: self.resolved.client.account.host(),
+            expires_at: value.expires_at,
+            issued_at: value.issued_at,
+            credential: CredentialValue::Pat {
+                secret: value.secret.clone(),
+                token_name: value.token_name.clone(),
+                role: self.pat.add_pat_request(String::new()).role_restriction,
+            },
+        };
+        let desired = desired_secret(self.token, &content)?;
+        let written = match super::write_secret(self.ctx, self.token, self.observed, &desired).await
+        {
+            Ok(written) => written,
+            Err(e) => {
+                if value.cause != "Unchanged" {
+                    self.ctx.keep_pending(&self.uid, value);
+                }
+                return Err(e);
+            }
+        };
+        if written {
+            self.ctx.mark_written(&self.uid, value.issued_at);
+        }
+        Ok(Delivered {
+            new_value: false,
+            cause: None,
+            expires_at: value.expires_at,
+            issued_at: value.issued_at,
+            secret_written: written,
+        })
+    }
+
+    fn disabled(
+        self,
+        next: &mut SnowflakeTokenStatus,
+        held_expiry: Option<Timestamp>,
+        _renew_before: std::time::Duration,
+    ) -> Progress {
+        let message = format!(
+            "token {} of user {} is disabled in Snowflake (by a person, or by Snowflake after finding the value leaked); the operator never re-enables it: find out why, then request a replacement with `snowflake-token-operator rotate {}` (or set programmaticAccessToken.onDisabled: Replace)",
+            self.token_name,
+            self.resolved.user,
+            self.token.metadata.name.as_deref().unwrap_or_default()
+        );
+        if let Some(at) = held_expiry {
+            next.expires_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at));
+        }
+        next.renewal_time = None;
+        let mut events = self.events;
+        events.push((EventType::Warning, TOKEN_DISABLED, message.clone()));
+        Progress {
+            readiness: Readiness::NotReady {
+                reason: TOKEN_DISABLED,
+                message,
+            },
+            requeue_at: next_check(self.ctx, &self.uid, self.now),
+            events,
+            restart_for: None,
+            new_value: false,
+        }
+    }
+
+    fn finish(
+        self,
+        next: &mut SnowflakeTokenStatus,
+        delivered: Delivered,
+        requested: Option<String>,
+        renew_before: std::time::Duration,
+    ) -> Progress {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let renewal_at = renewal(&self.uid, self.pat, delivered.expires_at, renew_before)
+            .unwrap_or(delivered.expires_at);
+        next.expires_at = Some(Time(delivered.expires_at));
+        next.renewal_time = Some(Time(renewal_at));
+        next.last_rotation_time = Some(Time(delivered.issued_at));
+        if delivered.new_value {
+            // Any new value answers a pending rotate request (also the annotation a token
+            // was created with).
+            next.last_rotate_request = requested;
+        }
+        let mut events = self.events;
+        let (reason, verb) = match delivered.cause {
+            Some(Cause::New | Cause::TokenMissing) => (reason::MINTED, "minted"),
+            Some(Cause::SecretLost) => (
+                "SecretRepaired",
+                "minted again (the Secret was missing or edited)",
+            ),
+            Some(_) => (reason::ROTATED, "rotated"),
+            None => ("UpToDate", "current"),
+        };
+        if let Some(cause) = delivered.cause {
+            events.push((
+                EventType::Normal,
+                reason,
+                format!(
+                    "token {} of user {} {verb} ({}); the new value expires {} and is in Secret {}",
+                    self.token_name,
+                    self.resolved.user,
+                    cause.as_str(),
+                    delivered.expires_at,
+                    self.token.secret_name()
+                ),
+            ));
+        }
+        let check = next_check(
+            self.ctx,
+            &self.uid,
+            self.ctx.last_checked(&self.uid).unwrap_or(self.now),
+        );
+        Progress {
+            readiness: Readiness::Ready {
+                reason,
+                message: format!(
+                    "token {} of user {} is in Secret {}; it expires {} and is renewed from {}",
+                    self.token_name,
+                    self.resolved.user,
+                    self.token.secret_name(),
+                    delivered.expires_at,
+                    renewal_at
+                ),
+                keep_if_ready: delivered.cause.is_none(),
+            },
+            requeue_at: renewal_at.min(check),
+            events,
+            restart_for: delivered.new_value.then(|| delivered.issued_at.to_string()),
+            new_value: delivered.new_value,
+        }
+    }
+}
+
+fn cause_from(name: &str) -> Cause {
+    [
+        Cause::New,
+        Cause::Due,
+        Cause::Requested,
+        Cause::SecretLost,
+        Cause::StaleSecret,
+        Cause::TokenMissing,
+        Cause::Disabled,
+    ]
+    .into_iter()
+    .find(|c| c.as_str() == name)
+    .unwrap_or(Cause::Due)
+}
+
+/// Whether Snowflake refused a login because of the user's network policy (the
+/// operator's address outside it, or no policy where one is required).
+fn is_network_policy_refusal(error: &snowflake::Error) -> bool {
+    matches!(error.snowflake_code(), Some("390422" | "390432"))
+}
+
+impl PendingValue {
+    /// A copy kept in memory while the original is being delivered.
+    fn clone_for_retry(&self) -> PendingValue {
+        PendingValue {
+            token_name: self.token_name.clone(),
+            secret: self.secret.clone(),
+            expires_at: self.expires_at,
+            issued_at: self.issued_at,
+            cause: self.cause,
+            verified: self.verified,
+        }
+    }
+}

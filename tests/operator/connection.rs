@@ -1,0 +1,92 @@
+//! SnowflakeConnection: verified with the key from its Secret; every way the key can be
+//! wrong has its own reason; a key rotated in the Secret is picked up without a restart.
+
+use serde_json::json;
+use snowflake_token_operator::api::SnowflakeConnection;
+
+use crate::emulator_support::key;
+use crate::harness::Env;
+
+#[tokio::test]
+async fn a_connection_is_verified_and_reports_its_key_fingerprint() {
+    let env = Env::new("conn-ok").await;
+    env.connection(1).await;
+    let conn: SnowflakeConnection = env.wait_ready("snowflake", "True", Some("Verified")).await;
+    let status = conn.status.expect("status");
+    assert_eq!(
+        status.public_key_fingerprint.as_deref(),
+        Some(key(1).fingerprint.as_str())
+    );
+    let message = &status.conditions[0].message;
+    assert!(message.contains("OPERATOR_ADMIN"), "{message}");
+}
+
+#[tokio::test]
+async fn every_broken_key_has_its_own_reason_and_a_fixed_key_is_picked_up() {
+    let env = Env::new("conn-keys").await;
+    // No Secret at all.
+    env.connection(1).await;
+    env.delete::<k8s_openapi::api::core::v1::Secret>("snowflake-admin-key")
+        .await;
+    env.resync();
+    env.wait_ready::<SnowflakeConnection>("snowflake", "False", Some("SecretNotFound"))
+        .await;
+    // Not a PEM key.
+    env.key_secret("snowflake-admin-key", "not a key").await;
+    env.resync();
+    env.wait_ready::<SnowflakeConnection>("snowflake", "False", Some("InvalidPrivateKey"))
+        .await;
+    // A valid key that is not registered on the user: Snowflake refuses the JWT.
+    env.key_secret("snowflake-admin-key", &key(3).private_pem)
+        .await;
+    env.resync();
+    let refused: SnowflakeConnection = env
+        .wait_ready("snowflake", "False", Some("AuthenticationFailed"))
+        .await;
+    let status = refused.status.expect("status");
+    // The fingerprint of the configured key is shown, to compare with DESC USER.
+    assert_eq!(
+        status.public_key_fingerprint.as_deref(),
+        Some(key(3).fingerprint.as_str())
+    );
+    assert!(status.conditions[0].message.contains("RSA_PUBLIC_KEY"));
+    // The user rotates the key in the Secret (to the second registered key): picked up at
+    // the next periodic check, no restart.
+    env.key_secret("snowflake-admin-key", &key(2).private_pem)
+        .await;
+    env.resync();
+    let fixed: SnowflakeConnection = env.wait_ready("snowflake", "True", Some("Verified")).await;
+    assert_eq!(
+        fixed
+            .status
+            .expect("status")
+            .public_key_fingerprint
+            .as_deref(),
+        Some(key(2).fingerprint.as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_account_is_snowflake_unavailable() {
+    let env = Env::new("conn-down").await;
+    env.key_secret("snowflake-admin-key", &key(1).private_pem)
+        .await;
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    env.apply::<SnowflakeConnection>(json!({
+        "apiVersion": "snowflake-token-operator.io/v1alpha1",
+        "kind": "SnowflakeConnection",
+        "metadata": {"name": "snowflake"},
+        "spec": {
+            "account": "myorg-test",
+            "host": format!("http://127.0.0.1:{port}"),
+            "user": "OPERATOR_ADMIN",
+            "auth": {"keyPair": {"privateKeySecretRef": {"name": "snowflake-admin-key", "key": "rsa_key.p8"}}},
+        }
+    }))
+    .await;
+    env.wait_ready::<SnowflakeConnection>("snowflake", "False", Some("SnowflakeUnavailable"))
+        .await;
+}

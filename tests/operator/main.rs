@@ -1,0 +1,13 @@
+//! The operator on a real API server with the emulator: each test has its own namespace,
+//! emulator and in-process operator (scoped to that namespace) on a clock shared with
+//! the emulator, so that rotations due in days happen in seconds.
+
+#[path = "../emulator_support/mod.rs"]
+mod emulator_support;
+#[path = "../support/mod.rs"]
+mod support;
+
+mod connection;
+mod harness;
+mod pat;
+mod service_user;

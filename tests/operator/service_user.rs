@@ -1,0 +1,153 @@
+//! SnowflakeServiceUser: created TYPE = SERVICE, converged, drift repaired, never adopting
+//! someone else's user, dropped only with deletionPolicy Delete.
+
+use jiff::SignedDuration;
+use serde_json::json;
+use snowflake_token_operator::api::{SnowflakeConnection, SnowflakeServiceUser};
+
+use crate::harness::{Env, service_user};
+
+async fn ready_connection(env: &Env) {
+    env.connection(1).await;
+    env.wait_ready::<SnowflakeConnection>("snowflake", "True", None)
+        .await;
+}
+
+#[tokio::test]
+async fn a_service_user_is_created_converged_and_repaired() {
+    let env = Env::new("user-converge").await;
+    ready_connection(&env).await;
+    env.apply::<SnowflakeServiceUser>(service_user(
+        "dbt-prod",
+        json!({
+            "defaultRole": "analyst",
+            "defaultWarehouse": "TRANSFORM_WH",
+            "comment": "dbt in production",
+            "roles": ["ANALYST", "LOADER"],
+            "networkPolicy": "CORP_NP",
+        }),
+    ))
+    .await;
+    let user: SnowflakeServiceUser = env.wait_ready("dbt-prod", "True", Some("Converged")).await;
+    let status = user.status.expect("status");
+    assert_eq!(status.user_name.as_deref(), Some("DBT_PROD"));
+    assert_eq!(status.granted_roles, ["ANALYST", "LOADER"]);
+    let snapshot = env.emulator.snapshot();
+    let created = snapshot.user("DBT_PROD").expect("user created");
+    assert_eq!(created.user_type, "SERVICE");
+    assert_eq!(created.default_role.as_deref(), Some("ANALYST"));
+    assert_eq!(created.network_policy.as_deref(), Some("CORP_NP"));
+    assert!(created.roles.contains(&"LOADER".to_owned()));
+    env.wait_event("dbt-prod", "Created").await;
+
+    // Someone changes the user in Snowflake: the periodic check repairs it.
+    env.admin_sql("ALTER USER DBT_PROD SET DEFAULT_WAREHOUSE = OTHER_WH COMMENT = 'hand-edited'");
+    env.admin_sql("REVOKE ROLE LOADER FROM USER DBT_PROD");
+    env.advance(SignedDuration::from_hours(2));
+    crate::support::wait_for(crate::harness::PATIENCE, "drift repaired", || async {
+        let snapshot = env.emulator.snapshot();
+        let user = snapshot.user("DBT_PROD")?;
+        (user.default_warehouse.as_deref() == Some("TRANSFORM_WH")
+            && user.comment.as_deref() == Some("dbt in production")
+            && user.roles.contains(&"LOADER".to_owned()))
+        .then_some(())
+    })
+    .await;
+
+    // A role dropped from the spec is revoked; one granted by someone else stays.
+    env.admin_sql("GRANT ROLE REPORTER TO USER DBT_PROD");
+    env.apply::<SnowflakeServiceUser>(service_user(
+        "dbt-prod",
+        json!({
+            "defaultRole": "analyst",
+            "defaultWarehouse": "TRANSFORM_WH",
+            "comment": "dbt in production",
+            "roles": ["ANALYST"],
+            "networkPolicy": "CORP_NP",
+        }),
+    ))
+    .await;
+    crate::support::wait_for(crate::harness::PATIENCE, "LOADER revoked", || async {
+        let snapshot = env.emulator.snapshot();
+        let user = snapshot.user("DBT_PROD")?;
+        (!user.roles.contains(&"LOADER".to_owned())).then(|| user.roles.clone())
+    })
+    .await;
+    let roles = env
+        .emulator
+        .snapshot()
+        .user("DBT_PROD")
+        .expect("user")
+        .roles
+        .clone();
+    assert!(roles.contains(&"REPORTER".to_owned()), "{roles:?}");
+
+    // Dropped outside: created again.
+    env.admin_sql("DROP USER DBT_PROD");
+    env.advance(SignedDuration::from_hours(2));
+    crate::support::wait_for(crate::harness::PATIENCE, "user recreated", || async {
+        env.emulator.snapshot().user("DBT_PROD").map(|_| ())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_that_is_not_a_service_user_is_never_adopted() {
+    let env = Env::new("user-person").await;
+    ready_connection(&env).await;
+    env.apply::<SnowflakeServiceUser>(service_user(
+        "jane",
+        json!({"userName": "JANE_DOE", "comment": "take over"}),
+    ))
+    .await;
+    let user: SnowflakeServiceUser = env
+        .wait_ready("jane", "False", Some("UserNotService"))
+        .await;
+    let message = &user.status.expect("status").conditions[0].message;
+    assert!(message.contains("TYPE = PERSON"), "{message}");
+    let snapshot = env.emulator.snapshot();
+    assert_eq!(snapshot.user("JANE_DOE").expect("user").comment, None);
+}
+
+#[tokio::test]
+async fn deletion_policy_decides_whether_the_user_is_dropped() {
+    let env = Env::new("user-delete").await;
+    ready_connection(&env).await;
+    env.apply::<SnowflakeServiceUser>(service_user("kept", json!({})))
+        .await;
+    env.apply::<SnowflakeServiceUser>(service_user("dropped", json!({"deletionPolicy": "Delete"})))
+        .await;
+    let kept: SnowflakeServiceUser = env.wait_ready("kept", "True", None).await;
+    let dropped: SnowflakeServiceUser = env.wait_ready("dropped", "True", None).await;
+    // A finalizer only where it is needed.
+    assert!(kept.metadata.finalizers.unwrap_or_default().is_empty());
+    assert_eq!(
+        dropped.metadata.finalizers.unwrap_or_default(),
+        ["snowflake-token-operator.io/cleanup"]
+    );
+    env.delete::<SnowflakeServiceUser>("kept").await;
+    env.delete::<SnowflakeServiceUser>("dropped").await;
+    env.gone::<SnowflakeServiceUser>("kept").await;
+    env.gone::<SnowflakeServiceUser>("dropped").await;
+    let snapshot = env.emulator.snapshot();
+    assert!(snapshot.user("KEPT").is_some());
+    assert!(snapshot.user("DROPPED").is_none());
+}
+
+#[tokio::test]
+async fn deleting_a_user_whose_connection_is_gone_does_not_wedge() {
+    let mut env = Env::new("user-orphan").await;
+    ready_connection(&env).await;
+    env.apply::<SnowflakeServiceUser>(service_user("orphan", json!({"deletionPolicy": "Delete"})))
+        .await;
+    env.wait_ready::<SnowflakeServiceUser>("orphan", "True", None)
+        .await;
+    // A fresh operator process (no client cached) and no connection any more.
+    env.stop_operator().await;
+    env.delete::<SnowflakeConnection>("snowflake").await;
+    env.start_operator().await;
+    env.delete::<SnowflakeServiceUser>("orphan").await;
+    env.gone::<SnowflakeServiceUser>("orphan").await;
+    let event = env.wait_event("orphan", "CleanupAbandoned").await;
+    assert!(event.contains("by hand"), "{event}");
+}
