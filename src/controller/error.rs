@@ -196,7 +196,13 @@ impl Error {
             Self::Snowflake { source, .. } | Self::Verification { source, .. } => {
                 source.is_transient()
             }
-            Self::SecretWrite(e) => e.is_transient(),
+            // Conflicts wait for a person; any other refusal of the write (an admission
+            // webhook or policy, a quota) is retried with backoff, since a minted value
+            // may be waiting in memory for it.
+            Self::SecretWrite(e) => !matches!(
+                e,
+                WriteError::NotManaged { .. } | WriteError::OtherToken { .. }
+            ),
             Self::Kube { source, .. } => !matches!(
                 source,
                 kube::Error::Api(status) if (400..500).contains(&status.code) && status.code != 409 && status.code != 429

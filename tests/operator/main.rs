@@ -8,6 +8,7 @@ mod emulator_support;
 mod support;
 
 mod connection;
+mod failures;
 mod harness;
 mod pat;
 mod service_user;

@@ -226,6 +226,15 @@ async fn converge(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
             next.failure_count = Some(failures);
             next.last_failure_time = Some(Time(now));
             status::not_ready(&mut next.conditions, &error, generation, now);
+            if let Some(expires) = &next.expires_at
+                && let Some(ready) = next.conditions.iter_mut().find(|c| c.type_ == READY)
+                && !ready.message.contains("keeps its current value")
+            {
+                ready.message.push_str(&format!(
+                    " (the Secret keeps its current value, valid until {})",
+                    expires.0
+                ));
+            }
             ctx.metrics.set_ready(KIND, &namespace, &name, false);
             ctx.metrics.failed(CONTROLLER, error.reason().as_str());
             tracing::warn!(%namespace, %name, reason = error.reason().as_str(), failures, error = %error, "token not ready");

@@ -122,7 +122,7 @@ pub async fn converge(
         );
     }
     if let Some(pats) = &listing {
-        run.tidy(pats, next).await;
+        run.tidy(pats, next, renewal_at).await;
     }
     let listed_expiry = listing
         .as_deref()
@@ -319,7 +319,12 @@ impl Run<'_> {
 
     /// Removes this token's rotated-out values whose grace period is over and reports
     /// (condition `RotationBlocked`) when the user has no room left for a rotation.
-    async fn tidy(&mut self, pats: &[PatInfo], next: &mut SnowflakeTokenStatus) {
+    async fn tidy(
+        &mut self,
+        pats: &[PatInfo],
+        next: &mut SnowflakeTokenStatus,
+        renewal_at: Option<Timestamp>,
+    ) {
         let user = &self.resolved.user;
         let expired = pat_policy::expired_companions(&self.token_name, pats, self.now);
         for name in &expired {
@@ -337,10 +342,11 @@ impl Run<'_> {
         if !expired.is_empty() {
             self.invalidate().await;
         }
-        let (live, room) = pat_policy::room_for_rotation(pats, self.now, TOKEN_CAP);
+        let at = renewal_at.map_or(self.now, |r| r.max(self.now));
+        let (live, room) = pat_policy::room_for_rotation(pats, at, TOKEN_CAP);
         let blocked = (!room).then(|| {
             format!(
-                "user {user} holds {live} of its {TOKEN_CAP} tokens (rotated-out values count until their grace period ends), so the next rotation of {} would be refused; {}",
+                "at the next rotation ({at}) user {user} will still hold {live} of its {TOKEN_CAP} tokens (rotated-out values count until their grace period ends), so the rotation of {} would be refused; {}",
                 self.token_name,
                 crate::controller::error::remedy(Reason::TokenLimitReached)
             )
@@ -606,6 +612,9 @@ impl Run<'_> {
         next.renewal_time = Some(Time(renewal_at));
         next.last_rotation_time = Some(Time(delivered.issued_at));
         if delivered.new_value {
+            // The rotation went through: whatever blocked it is gone (the next check
+            // looks again).
+            next.conditions.retain(|c| c.type_ != ROTATION_BLOCKED);
             // Any new value answers a pending rotate request (also the annotation a token
             // was created with).
             next.last_rotate_request = requested;

@@ -174,12 +174,13 @@ pub fn decide(f: &Facts<'_>) -> Step {
     }
 }
 
-/// Whether the user's live tokens (counted by Snowflake toward its 15-token cap: not
-/// expired; disabled ones count) leave room for the rotated-out value a rotation adds.
-pub fn room_for_rotation(pats: &[PatInfo], now: Timestamp, cap: usize) -> (usize, bool) {
+/// The user's tokens (counted by Snowflake toward its 15-token cap: not expired; disabled
+/// ones count) that will still be live `at` the next rotation, and whether that leaves
+/// room for the rotated-out value the rotation adds.
+pub fn room_for_rotation(pats: &[PatInfo], at: Timestamp, cap: usize) -> (usize, bool) {
     let live = pats
         .iter()
-        .filter(|p| p.status != PatStatus::Expired && p.expires_at.is_none_or(|e| e > now))
+        .filter(|p| p.status != PatStatus::Expired && p.expires_at.is_none_or(|e| e > at))
         .count();
     (live, live < cap)
 }
@@ -451,5 +452,10 @@ mod tests {
         // Two live tokens (expired companions do not count).
         assert_eq!(room_for_rotation(&pats, now, 15), (2, true));
         assert_eq!(room_for_rotation(&pats, now, 2), (2, false));
+        // At a later rotation the companion still in its grace period now will be gone.
+        assert_eq!(
+            room_for_rotation(&pats, at("2026-03-11T00:00:00Z"), 2),
+            (1, true)
+        );
     }
 }

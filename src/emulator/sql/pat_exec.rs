@@ -259,6 +259,20 @@ fn rotate_pat(
             "EXPIRE_ROTATED_TOKEN_AFTER_HOURS must be between 0 and {hours_left}."
         )));
     }
+    // The rotated-out value is a token of its own that counts toward the per-user limit
+    // (reference §4.3): a rotation that would exceed the limit is refused like an ADD.
+    // Whether Snowflake checks this at ROTATE is UNCONFIRMED; refusing is the cautious side.
+    let live = user
+        .pats
+        .iter()
+        .filter(|p| p.counts_toward_limit(now))
+        .count();
+    if live >= state.pat_policy.max_tokens_per_user {
+        return Err(SqlError::invalid_value(format!(
+            "User '{}' already has the maximum number of programmatic access tokens ({}).",
+            user.name, state.pat_policy.max_tokens_per_user
+        )));
+    }
     let rotated_name = format!("{name}_ROTATED_{}", now.as_millisecond());
     let secret = TokenSecret::generate();
     let mut old = current.clone();
