@@ -105,7 +105,7 @@ struct EmulatorArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8085", env = "SFEMU_LISTEN")]
     listen: SocketAddr,
-    /// YAML seed of the account (users, keys, roles, network policies); see examples/emulator.yaml.
+    /// YAML seed of the account (users, keys, roles, network policies); see examples/emulator/account.yaml.
     #[arg(long, env = "SFEMU_CONFIG")]
     config: PathBuf,
     /// Mount the test-only /_emulator/ endpoints (fault injection, clock, state).

@@ -226,14 +226,14 @@ fn assert_every_case(
 }
 
 /// The README's "Try it" snippet, run as written (only the port changes) with the current
-/// connector against an emulator seeded from `examples/emulator.yaml`: the first thing a
+/// connector against an emulator seeded from `examples/emulator/account.yaml`: the first thing a
 /// new user runs must keep working.
 #[tokio::test]
 async fn the_readme_snippet_runs_against_the_example_account() {
     use snowflake_token_operator::emulator::{Emulator, EmulatorConfig, ServeOptions};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = EmulatorConfig::from_file(&root.join("examples/emulator.yaml"))
-        .expect("examples/emulator.yaml loads");
+    let config = EmulatorConfig::from_file(&root.join("examples/emulator/account.yaml"))
+        .expect("examples/emulator/account.yaml loads");
     let running = Emulator::start(
         config,
         ServeOptions {

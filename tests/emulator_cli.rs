@@ -11,7 +11,7 @@ use emulator_support::{TestKey, http, jwt};
 use serde_json::{Value, json};
 
 fn demo_key() -> TestKey {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator-keys");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator/keys");
     let private_pem =
         std::fs::read_to_string(dir.join("demo_operator_admin.p8.pem")).expect("demo key");
     TestKey {
@@ -34,7 +34,9 @@ async fn the_emulator_subcommand_serves_the_example_seed_and_stops_on_sigterm() 
             &format!("127.0.0.1:{port}"),
             "--config",
         ])
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator.yaml"))
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator/account.yaml"),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

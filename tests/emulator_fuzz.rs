@@ -1,6 +1,6 @@
 //! A schema-driven fuzz run: schemathesis (pinned in `tests/python/requirements-fuzz.txt`)
 //! generates requests from Snowflake's `sqlapi.yaml` and sends them to an in-process
-//! emulator seeded from `examples/emulator.yaml`, authenticated as its `OPERATOR_ADMIN`
+//! emulator seeded from `examples/emulator/account.yaml`, authenticated as its `OPERATOR_ADMIN`
 //! with a key-pair JWT signed by the demo key, so the authenticated paths are exercised
 //! and not only the 401s. The run fails on any 5xx, any answer outside the schema, any
 //! undeclared status, and any valid request refused or invalid one taken, except the
@@ -78,7 +78,8 @@ fn admin_jwt(account: &str, emulator: &Emulator) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_or_schema_violation() {
     let python = python().await;
-    let config = EmulatorConfig::from_file(&manifest_path("examples/emulator.yaml")).expect("seed");
+    let config =
+        EmulatorConfig::from_file(&manifest_path("examples/emulator/account.yaml")).expect("seed");
     let account = config.account.name.clone();
     let running = emulator_support::start_with(config, false).await;
     // Reports and caches, if schemathesis writes any, land here and not in the clone.

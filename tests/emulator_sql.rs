@@ -560,7 +560,8 @@ fn modify_disable_rename_and_disabling_the_user() {
 
 #[test]
 fn the_shipped_example_seed_loads() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator.yaml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator/account.yaml");
     let config = EmulatorConfig::from_file(&path).expect("example parses");
     let state =
         AccountState::from_config(&config, jiff::Timestamp::now()).expect("example is valid");

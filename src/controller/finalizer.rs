@@ -86,6 +86,34 @@ pub enum CleanupClient {
     Unavailable(String),
 }
 
+/// How long a deletion waits for Snowflake to become reachable before the resource is
+/// released anyway (with an event naming what to remove by hand).
+pub const CLEANUP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Whether cleanup of `object` should be tried once and then given up on: its namespace is
+/// being deleted (the connection and its key go with it), or it has waited longer than
+/// [`CLEANUP_PATIENCE`]. Deletion times are wall-clock times of the API server.
+pub async fn last_attempt<K: Resource>(ctx: &Context, object: &K) -> bool {
+    let waited_too_long = object.meta().deletion_timestamp.as_ref().is_some_and(|at| {
+        jiff::Timestamp::now().duration_since(at.0)
+            > jiff::SignedDuration::try_from(CLEANUP_PATIENCE).unwrap_or_default()
+    });
+    if waited_too_long {
+        return true;
+    }
+    // Reading the namespace needs a ClusterRole; without one (single-namespace mode) the
+    // patience above still bounds the wait.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
+    match namespaces
+        .get_opt(object.meta().namespace.as_deref().unwrap_or_default())
+        .await
+    {
+        Ok(Some(ns)) => ns.metadata.deletion_timestamp.is_some(),
+        Ok(None) => true,
+        Err(_) => false,
+    }
+}
+
 /// Finds the client for cleaning up a resource of `namespace` referencing `connection`.
 pub async fn cleanup_client(ctx: &Context, namespace: &str, connection: &str) -> CleanupClient {
     let conn: Option<Arc<SnowflakeConnection>> = ctx

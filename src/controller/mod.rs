@@ -33,8 +33,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use futures::StreamExt;
 use futures::channel::mpsc;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
@@ -309,17 +309,25 @@ pub fn start(
     let readiness = {
         let (connections, users, tokens, secrets) = (connections, users, tokens, secrets);
         async move {
-            let synced = futures::future::join4(
-                connections.wait_until_ready(),
-                users.wait_until_ready(),
-                tokens.wait_until_ready(),
-                secrets.wait_until_ready(),
-            )
-            .await;
-            if let (Ok(()), Ok(()), Ok(()), Ok(())) = synced {
-                tracing::info!("caches synced; reconciling");
-                health.set_ready(true);
+            // Polled rather than awaited: a store's readiness wakes a single waiter (a
+            // futures oneshot inside kube-runtime's DelayedInit keeps one waker), and the
+            // controllers themselves wait on the same stores; a poll still sees it.
+            let synced = |ready: Option<Result<(), reflector::store::WriterDropped>>| {
+                matches!(ready, Some(Ok(())))
+            };
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                if synced(connections.wait_until_ready().now_or_never())
+                    && synced(users.wait_until_ready().now_or_never())
+                    && synced(tokens.wait_until_ready().now_or_never())
+                    && synced(secrets.wait_until_ready().now_or_never())
+                {
+                    break;
+                }
             }
+            tracing::info!("caches synced; reconciling");
+            health.set_ready(true);
         }
     };
     let readiness = tokio::spawn(readiness);

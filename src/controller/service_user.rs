@@ -199,6 +199,8 @@ async fn clean_up(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, 
                 client,
                 connection_leaving,
             } => {
+                let connection_leaving =
+                    connection_leaving || finalizer::last_attempt(ctx, user).await;
                 match ctx
                     .snowflake("drop_user", client.api.drop_user(&snowflake_name))
                     .await

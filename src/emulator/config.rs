@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn the_commented_oauth_example_is_a_valid_seed() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator.yaml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator/account.yaml");
         let text = std::fs::read_to_string(path).expect("example seed");
         let start = text.find("# oauth:").expect("commented OAuth section");
         let uncommented: String = text[start..]

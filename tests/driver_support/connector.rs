@@ -125,7 +125,15 @@ pub async fn connector_logins(
     running: &RunningEmulator,
     specs: &[Value],
 ) -> Vec<(Connector, Vec<Login>)> {
-    let addr = running.local_addr();
+    connector_logins_at(running.local_addr(), specs).await
+}
+
+/// [`connector_logins`] against an emulator (or anything speaking the driver protocol) at
+/// `addr`, for example one started from the binary.
+pub async fn connector_logins_at(
+    addr: std::net::SocketAddr,
+    specs: &[Value],
+) -> Vec<(Connector, Vec<Login>)> {
     // Both interpreters first, side by side: building a missing virtualenv takes far
     // longer than a login, and must not eat into the logins' timeouts.
     tokio::join!(Connector::Pinned.python(), Connector::Latest.python());

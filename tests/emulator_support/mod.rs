@@ -32,10 +32,10 @@ pub fn key(n: u8) -> TestKey {
     load_key(&fixtures(), &format!("key{n}"))
 }
 
-/// The demo key pair of `examples/emulator-keys/`, whose public half the example seed
-/// (`examples/emulator.yaml`) gives `OPERATOR_ADMIN`.
+/// The demo key pair of `examples/emulator/keys/`, whose public half the example seed
+/// (`examples/emulator/account.yaml`) gives `OPERATOR_ADMIN`.
 pub fn demo_key() -> TestKey {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/emulator-keys");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/emulator/keys");
     load_key(&dir, "demo_operator_admin")
 }
 

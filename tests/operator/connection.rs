@@ -19,6 +19,11 @@ async fn a_connection_is_verified_and_reports_its_key_fingerprint() {
     );
     let message = &status.conditions[0].message;
     assert!(message.contains("OPERATOR_ADMIN"), "{message}");
+    // Ready for the probes once every cache is synced.
+    crate::support::wait_for(crate::harness::PATIENCE, "/readyz ready", || async {
+        env.health.is_ready().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
 //! One test's world: its own namespace on the shared control plane, its own in-process
+#![allow(dead_code)]
 //! emulator, and an operator running in-process, scoped to that namespace, on the
 //! emulator's clock (advancing it makes a 30-day token due in no time; the harness then
 //! asks the operator to reconcile everything, since tokio timers do not see the jump).
@@ -105,6 +106,8 @@ pub struct Env {
     pub emulator: RunningEmulator,
     pub operator: Option<Running>,
     pub metrics: Arc<Metrics>,
+    /// What `/readyz` answers from.
+    pub health: Arc<Health>,
     /// Every request the operator sent to the API server.
     pub requests: RequestLog,
 }
@@ -130,6 +133,7 @@ impl Env {
             emulator,
             operator: None,
             metrics: Arc::new(Metrics::new()),
+            health: Arc::new(Health::default()),
             requests: RequestLog::default(),
         };
         env.start_operator().await;
@@ -152,11 +156,12 @@ impl Env {
         let (client, requests) = plane().recording_client().await;
         self.requests = requests;
         self.metrics = Arc::new(Metrics::new());
+        self.health = Arc::new(Health::default());
         self.operator = Some(controller::start(
             client,
             config,
             self.metrics.clone(),
-            Arc::new(Health::default()),
+            self.health.clone(),
         ));
     }
 

@@ -554,6 +554,8 @@ async fn clean_up(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
                 client,
                 connection_leaving,
             } => {
+                let connection_leaving =
+                    connection_leaving || finalizer::last_attempt(ctx, token).await;
                 match ctx
                     .snowflake(
                         "remove_pat",
