@@ -32,9 +32,10 @@ pub mod token;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::channel::mpsc;
-use futures::{FutureExt, StreamExt};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
@@ -53,9 +54,13 @@ use crate::api::keys::{ROTATE_ANNOTATION, TOKEN_LABEL, managed_by_selector};
 use crate::api::{SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken};
 use crate::metrics::{Health, Metrics};
 
+/// How long [`Running::stop`] waits for running reconciles.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A running operator (in-process): ask it to re-examine everything, or stop it.
 pub struct Running {
     resync: Vec<mpsc::UnboundedSender<()>>,
+    synced: Arc<[AtomicBool; 4]>,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -68,10 +73,22 @@ impl Running {
         }
     }
 
-    /// Stops the controllers after their running reconciles finish.
-    pub async fn stop(self) {
+    /// Stops the controllers after their running reconciles finish (at most
+    /// [`STOP_GRACE`]). Before the caches synced nothing runs yet, and the controllers,
+    /// which wait for their caches before anything else, are simply dropped.
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        if !self.synced.iter().all(|s| s.load(Ordering::SeqCst)) {
+            self.task.abort();
+        }
+        if tokio::time::timeout(STOP_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("reconciles still running after {STOP_GRACE:?}; stopping anyway");
+            self.task.abort();
+            let _ = self.task.await;
+        }
     }
 
     /// Resolves when the controllers stopped (after [`Self::stop`], or a fatal error).
@@ -158,11 +175,21 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     ))
 }
 
+/// Records that a watch delivered its initial list. Readiness is observed this way, not
+/// with `Store::wait_until_ready`: that readiness wakes a single waiter (kube-runtime's
+/// DelayedInit keeps one waker), and the controllers wait on it themselves.
+fn mark_synced<K>(synced: &AtomicBool, event: &watcher::Event<K>) {
+    if matches!(event, watcher::Event::InitDone) {
+        synced.store(true, Ordering::SeqCst);
+    }
+}
+
 /// A watch of `K` in scope, cached in `writer`, without managed fields.
 fn reflected<K>(
     api: Api<K>,
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
+    (synced, index): (Arc<[AtomicBool; 4]>, usize),
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource<DynamicType = ()>
@@ -175,6 +202,7 @@ where
 {
     watcher(api, config)
         .default_backoff()
+        .inspect_ok(move |event| mark_synced(&synced[index], event))
         .modify(strip)
         .reflect(writer)
         .applied_objects()
@@ -202,14 +230,35 @@ pub fn start(
     let (tokens, token_writer) = reflector::store::<SnowflakeToken>();
     let (secrets, secret_writer) = reflector::store::<Secret>();
 
-    let conn_stream = reflected(scoped(&client, ns), ours.clone(), conn_writer)
-        .predicate_filter(predicates::generation, Default::default());
-    let user_stream = reflected(scoped(&client, ns), ours.clone(), user_writer)
-        .predicate_filter(own_changes, Default::default());
-    let token_stream = reflected(scoped(&client, ns), ours.clone(), token_writer)
-        .predicate_filter(own_changes, Default::default());
+    let synced: Arc<[AtomicBool; 4]> = Arc::default();
+
+    let conn_stream = reflected(
+        scoped(&client, ns),
+        ours.clone(),
+        conn_writer,
+        (synced.clone(), 0),
+    )
+    .predicate_filter(predicates::generation, Default::default());
+    let user_stream = reflected(
+        scoped(&client, ns),
+        ours.clone(),
+        user_writer,
+        (synced.clone(), 1),
+    )
+    .predicate_filter(own_changes, Default::default());
+    let token_stream = reflected(
+        scoped(&client, ns),
+        ours.clone(),
+        token_writer,
+        (synced.clone(), 2),
+    )
+    .predicate_filter(own_changes, Default::default());
     let secret_stream = watcher(scoped::<Secret>(&client, ns), secrets_config)
         .default_backoff()
+        .inspect_ok({
+            let synced = synced.clone();
+            move |event| mark_synced(&synced[3], event)
+        })
         .modify(keep_own_managed_fields)
         .reflect(secret_writer)
         .touched_objects();
@@ -306,29 +355,15 @@ pub fn start(
         .run(token::reconcile, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
-    let readiness = {
-        let (connections, users, tokens, secrets) = (connections, users, tokens, secrets);
-        async move {
-            // Polled rather than awaited: a store's readiness wakes a single waiter (a
-            // futures oneshot inside kube-runtime's DelayedInit keeps one waker), and the
-            // controllers themselves wait on the same stores; a poll still sees it.
-            let synced = |ready: Option<Result<(), reflector::store::WriterDropped>>| {
-                matches!(ready, Some(Ok(())))
-            };
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
-            loop {
-                tick.tick().await;
-                if synced(connections.wait_until_ready().now_or_never())
-                    && synced(users.wait_until_ready().now_or_never())
-                    && synced(tokens.wait_until_ready().now_or_never())
-                    && synced(secrets.wait_until_ready().now_or_never())
-                {
-                    break;
-                }
-            }
-            tracing::info!("caches synced; reconciling");
-            health.set_ready(true);
+    let watched = synced.clone();
+    let readiness = async move {
+        let synced = watched;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        while !synced.iter().all(|s| s.load(Ordering::SeqCst)) {
+            tick.tick().await;
         }
+        tracing::info!("caches synced; reconciling");
+        health.set_ready(true);
     };
     let readiness = tokio::spawn(readiness);
     let task = tokio::spawn(async move {
@@ -337,6 +372,7 @@ pub fn start(
     });
     Running {
         resync: vec![resync_conn, resync_user, resync_token],
+        synced,
         stop,
         task,
     }

@@ -36,6 +36,35 @@ async fn every_broken_key_has_its_own_reason_and_a_fixed_key_is_picked_up() {
     env.resync();
     env.wait_ready::<SnowflakeConnection>("snowflake", "False", Some("SecretNotFound"))
         .await;
+    // The Secret without the key the connection names.
+    env.apply::<k8s_openapi::api::core::v1::Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "snowflake-admin-key"},
+        "stringData": {"other.pem": "x"},
+    }))
+    .await;
+    env.resync();
+    // Same reason as a missing Secret, with a message naming the key.
+    let message = crate::support::wait_for(
+        crate::harness::PATIENCE,
+        "the missing key reported",
+        || async {
+            let conn = env
+                .api::<SnowflakeConnection>()
+                .get("snowflake")
+                .await
+                .ok()?;
+            let ready = conn
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready")?;
+            (ready.reason == "SecretNotFound" && ready.message.contains("has no key"))
+                .then_some(ready.message)
+        },
+    )
+    .await;
+    assert!(message.contains("rsa_key.p8"), "{message}");
     // Not a PEM key.
     env.key_secret("snowflake-admin-key", "not a key").await;
     env.resync();
@@ -94,4 +123,43 @@ async fn an_unreachable_account_is_snowflake_unavailable() {
     .await;
     env.wait_ready::<SnowflakeConnection>("snowflake", "False", Some("SnowflakeUnavailable"))
         .await;
+}
+
+#[tokio::test]
+async fn a_label_selector_splits_resources_between_operators() {
+    let mut env = Env::new("scope-selector").await;
+    let mut config = env.config();
+    config.label_selector = Some("shard=a".into());
+    env.start_operator_with(config).await;
+    env.key_secret("snowflake-admin-key", &key(1).private_pem)
+        .await;
+    let connection = |name: &str, shard: &str| {
+        json!({
+            "apiVersion": "snowflake-token-operator.io/v1alpha1",
+            "kind": "SnowflakeConnection",
+            "metadata": {"name": name, "labels": {"shard": shard}},
+            "spec": {
+                "account": "myorg-test",
+                "host": env.emulator.base_url(),
+                "user": "OPERATOR_ADMIN",
+                "auth": {"keyPair": {"privateKeySecretRef": {"name": "snowflake-admin-key", "key": "rsa_key.p8"}}},
+            }
+        })
+    };
+    env.apply::<SnowflakeConnection>(connection("mine", "a"))
+        .await;
+    env.apply::<SnowflakeConnection>(connection("theirs", "b"))
+        .await;
+    env.wait_ready::<SnowflakeConnection>("mine", "True", None)
+        .await;
+    // A full pass later, the other shard's connection is still untouched.
+    env.resync();
+    env.wait_ready::<SnowflakeConnection>("mine", "True", None)
+        .await;
+    let theirs = env
+        .api::<SnowflakeConnection>()
+        .get("theirs")
+        .await
+        .expect("exists");
+    assert!(theirs.status.is_none(), "{:?}", theirs.status);
 }

@@ -528,3 +528,41 @@ async fn a_value_the_operator_cannot_try_from_its_address_is_used_with_a_warning
     assert!(warning.contains("network policy"), "{warning}");
     assert!(env.secret_data("remote").await.is_some());
 }
+
+#[tokio::test]
+async fn an_admin_without_the_privilege_is_told_which_grant_is_missing() {
+    let env = Env::new("pat-privileges").await;
+    env.key_secret("weak-key", &crate::emulator_support::key(3).private_pem)
+        .await;
+    env.apply::<SnowflakeConnection>(json!({
+        "apiVersion": "snowflake-token-operator.io/v1alpha1",
+        "kind": "SnowflakeConnection",
+        "metadata": {"name": "weak"},
+        "spec": {
+            "account": "myorg-test",
+            "host": env.emulator.base_url(),
+            "user": "WEAK_ADMIN",
+            "role": "ANALYST",
+            "auth": {"keyPair": {"privateKeySecretRef": {"name": "weak-key", "key": "rsa_key.p8"}}},
+        }
+    }))
+    .await;
+    env.wait_ready::<SnowflakeConnection>("weak", "True", None)
+        .await;
+    let mut token = pat_token(
+        "pbi",
+        json!({"name": "BI_SVC"}),
+        json!({"roleRestriction": "ANALYST"}),
+        json!({}),
+    );
+    token["spec"]["connectionRef"]["name"] = json!("weak");
+    env.apply::<SnowflakeToken>(token).await;
+    let refused: SnowflakeToken = env
+        .wait_ready("pbi", "False", Some("InsufficientPrivileges"))
+        .await;
+    let message = condition_message(&refused);
+    assert!(
+        message.contains("MODIFY PROGRAMMATIC AUTHENTICATION METHODS"),
+        "{message}"
+    );
+}

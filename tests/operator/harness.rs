@@ -66,9 +66,17 @@ users:
     defaultRole: ANALYST
     roles: [ANALYST]
     networkPolicy: CORP_NP
+  # An admin without the privileges to manage other users' tokens (fixture key 3).
+  - name: WEAK_ADMIN
+    type: SERVICE
+    defaultRole: ANALYST
+    roles: [ANALYST]
+    networkPolicy: CORP_NP
+    rsaPublicKey: "{k3}"
 "#,
         k1 = key(1).public_b64,
-        k2 = key(2).public_b64
+        k2 = key(2).public_b64,
+        k3 = key(3).public_b64
     );
     EmulatorConfig::from_yaml(&yaml).expect("seed parses")
 }
