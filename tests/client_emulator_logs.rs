@@ -11,47 +11,12 @@ mod emulator_support;
 #[path = "client_emulator/support.rs"]
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use secrecy::ExposeSecret;
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
 use snowflake_token_operator::snowflake::{AddPatRequest, Authenticator, SnowflakeApi};
-use tracing_subscriber::fmt::MakeWriter;
 
+use emulator_support::capture::Capture;
 use support::{admin_client_and_signer, key, pat_client, start};
-
-/// Collects formatted log output in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-    }
-}
 
 #[tokio::test]
 async fn a_token_flow_logs_no_secret_at_trace_level() {

@@ -11,42 +11,14 @@ mod harness;
 #[path = "support/mod.rs"]
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use jiff::SignedDuration;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::ListParams;
 use serde_json::json;
 use snowflake_token_operator::api::{SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken};
-use tracing_subscriber::fmt::MakeWriter;
 
+use emulator_support::capture::Capture;
 use harness::{Env, pat_token, service_user};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn no_token_value_in_logs_events_status_or_debug_output() {
@@ -120,7 +92,7 @@ async fn no_token_value_in_logs_events_status_or_debug_output() {
         .items;
     let statuses = serde_json::to_string(&tokens).expect("json");
     let debug = format!("{tokens:?}");
-    let logs = String::from_utf8_lossy(&capture.0.lock().expect("lock")).into_owned();
+    let logs = capture.text();
     assert!(logs.contains("ADD PAT"), "the capture saw the flow");
     for value in &values {
         assert!(value.len() > 16);

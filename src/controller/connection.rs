@@ -82,12 +82,7 @@ async fn converge(conn: &SnowflakeConnection, ctx: &Context) -> Result<Action, E
             tracing::warn!(%namespace, %name, reason = error.reason().as_str(), error = %error, "connection not ready");
             let failures = ctx.failed_again(&uid);
             if error.is_transient() {
-                Action::requeue(requeue::backoff(
-                    failures,
-                    ctx.config.backoff_base,
-                    ctx.config.backoff_max,
-                    &uid,
-                ))
+                ctx.retry_after(failures, &uid)
             } else {
                 // Permanent until something changes: the spec (watched) or the key Secret
                 // (re-read at the next periodic check).

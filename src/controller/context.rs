@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::Resource;
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use secrecy::SecretString;
 
 use super::connector::Connector;
 use super::listings::Listings;
+use super::token::pat_policy::Cause;
 use crate::api::{SnowflakeConnection, SnowflakeServiceUser};
 use crate::metrics::Metrics;
 use crate::snowflake::{Clock, SqlApiConfig, SystemClock};
@@ -78,6 +80,7 @@ impl Default for Config {
 
 /// A PAT value Snowflake showed once and the Secret does not hold yet: kept so that a
 /// failed Secret write is retried with the same value instead of minting another.
+#[derive(Clone)]
 pub struct PendingValue {
     /// The token name.
     pub token_name: String,
@@ -87,8 +90,9 @@ pub struct PendingValue {
     pub expires_at: Timestamp,
     /// When it was issued.
     pub issued_at: Timestamp,
-    /// Why it was issued (a rotation cause, for events and metrics).
-    pub cause: &'static str,
+    /// Why it was issued (for events and metrics); `None` for the value the Secret
+    /// already holds, written again only to render the Secret as the spec says.
+    pub cause: Option<Cause>,
     /// Whether the pre-swap check already accepted it.
     pub verified: bool,
 }
@@ -266,6 +270,17 @@ impl Context {
         let count = failures.entry(uid.to_owned()).or_insert(0);
         *count = count.saturating_add(1);
         *count
+    }
+
+    /// A retry after `failures` consecutive failures of `uid`, with the configured
+    /// backoff (jittered per object).
+    pub fn retry_after(&self, failures: u32, uid: &str) -> Action {
+        Action::requeue(super::requeue::backoff(
+            failures,
+            self.config.backoff_base,
+            self.config.backoff_max,
+            uid,
+        ))
     }
 
     /// Resets the failure count of `uid`.

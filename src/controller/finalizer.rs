@@ -153,3 +153,98 @@ pub async fn cleanup_client(ctx: &Context, namespace: &str, connection: &str) ->
         )),
     }
 }
+
+/// What a deletion removes in Snowflake, in the words of its events.
+pub struct Removal<'a> {
+    /// The object, as in "token PBI of user BI" or "user BI".
+    pub what: &'a str,
+    /// "remove" or "drop".
+    pub verb: &'a str,
+    /// "removing" or "dropping".
+    pub doing: &'a str,
+    /// "removed" or "dropped".
+    pub done: &'a str,
+    /// The reason of the event after success ("Revoked", "Dropped").
+    pub reason: &'static str,
+    /// The statement a person runs when the operator gives up.
+    pub by_hand: String,
+}
+
+/// Removes what a deleted `object` (referencing `connection`) holds in Snowflake with
+/// `remove`, which returns a detail for the success event. Returns the retry when
+/// Snowflake should be tried again (a transient failure while the connection stays), and
+/// `None` when the finalizer may go: removed, or given up with a `CleanupAbandoned`
+/// event naming what to remove by hand.
+pub async fn remove_in_snowflake<K, F, Fut>(
+    ctx: &Context,
+    object: &K,
+    connection: &str,
+    removal: &Removal<'_>,
+    remove: F,
+) -> Option<kube::runtime::controller::Action>
+where
+    K: Resource<DynamicType = ()>,
+    F: FnOnce(Arc<Connected>) -> Fut,
+    Fut: std::future::Future<Output = crate::snowflake::Result<String>>,
+{
+    use kube::runtime::events::EventType;
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let uid = object.meta().uid.clone().unwrap_or_default();
+    let Removal {
+        what,
+        verb,
+        doing,
+        done,
+        reason,
+        by_hand,
+    } = removal;
+    let (client, connection_leaving) = match cleanup_client(ctx, &namespace, connection).await {
+        CleanupClient::Available {
+            client,
+            connection_leaving,
+        } => (client, connection_leaving),
+        CleanupClient::Unavailable(why) => {
+            ctx.warn(
+                object,
+                "CleanupAbandoned",
+                "Delete",
+                format!("{what} was not {done}: {why}; {verb} it in Snowflake by hand ({by_hand})"),
+            )
+            .await;
+            return None;
+        }
+    };
+    let last_attempt = connection_leaving || last_attempt(ctx, object).await;
+    match remove(client).await {
+        Ok(detail) => {
+            ctx.event(
+                object,
+                EventType::Normal,
+                reason,
+                "Delete",
+                format!("{what} {done} in Snowflake{detail}"),
+            )
+            .await;
+            None
+        }
+        Err(e) if e.is_transient() && !last_attempt => {
+            let error = Error::snowflake(format!("{doing} {what}"), e);
+            ctx.warn(object, error.reason().as_str(), "Delete", error.to_string())
+                .await;
+            let failures = ctx.failed_again(&uid);
+            Some(ctx.retry_after(failures, &uid))
+        }
+        Err(e) => {
+            ctx.warn(
+                object,
+                "CleanupAbandoned",
+                "Delete",
+                format!(
+                    "{what} could not be {done} ({e}); the resource is released anyway: {verb} it in Snowflake by hand ({by_hand})"
+                ),
+            )
+            .await;
+            None
+        }
+    }
+}

@@ -167,12 +167,7 @@ fn error_policy<K: Resource<DynamicType = ()>>(
         error = %error,
         "reconcile failed"
     );
-    Action::requeue(requeue::backoff(
-        failures,
-        ctx.config.backoff_base,
-        ctx.config.backoff_max,
-        &uid,
-    ))
+    ctx.retry_after(failures, &uid)
 }
 
 /// Records that a watch delivered its initial list. Readiness is observed this way, not

@@ -15,7 +15,7 @@ use kube::runtime::reflector::ObjectRef;
 use super::connection;
 use super::context::Context;
 use super::error::{Error, Reason};
-use super::finalizer::{self, CleanupClient};
+use super::finalizer;
 use super::{requeue, status};
 use crate::api::conditions::{READY, find, reason};
 use crate::api::{DeletionPolicy, SnowflakeServiceUser, SnowflakeServiceUserStatus};
@@ -87,12 +87,7 @@ async fn converge(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, 
             tracing::warn!(%namespace, %name, reason = error.reason().as_str(), error = %error, "service user not converged");
             let failures = ctx.failed_again(&uid);
             if error.is_transient() {
-                Action::requeue(requeue::backoff(
-                    failures,
-                    ctx.config.backoff_base,
-                    ctx.config.backoff_max,
-                    &uid,
-                ))
+                ctx.retry_after(failures, &uid)
             } else {
                 Action::requeue(ctx.config.drift_interval)
             }
@@ -194,63 +189,28 @@ async fn clean_up(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, 
     }
     if user.spec.deletion_policy == DeletionPolicy::Delete {
         let snowflake_name = user.snowflake_user_name();
-        match finalizer::cleanup_client(ctx, &namespace, &user.spec.connection_ref.name).await {
-            CleanupClient::Available {
-                client,
-                connection_leaving,
-            } => {
-                let connection_leaving =
-                    connection_leaving || finalizer::last_attempt(ctx, user).await;
-                match ctx
-                    .snowflake("drop_user", client.api.drop_user(&snowflake_name))
+        let removal = finalizer::Removal {
+            what: &format!("user {snowflake_name}"),
+            verb: "drop",
+            doing: "dropping",
+            done: "dropped",
+            reason: "Dropped",
+            by_hand: format!("DROP USER {snowflake_name}"),
+        };
+        let retry = finalizer::remove_in_snowflake(
+            ctx,
+            user,
+            &user.spec.connection_ref.name,
+            &removal,
+            |client| async move {
+                ctx.snowflake("drop_user", client.api.drop_user(&snowflake_name))
                     .await
-                {
-                    Ok(()) => {
-                        ctx.event(
-                            user,
-                            EventType::Normal,
-                            "Dropped",
-                            "Delete",
-                            format!("user {snowflake_name} dropped in Snowflake"),
-                        )
-                        .await;
-                    }
-                    Err(e) if e.is_transient() && !connection_leaving => {
-                        let error = Error::snowflake(format!("dropping user {snowflake_name}"), e);
-                        ctx.warn(user, error.reason().as_str(), "Delete", error.to_string())
-                            .await;
-                        let failures = ctx.failed_again(&uid);
-                        return Ok(Action::requeue(requeue::backoff(
-                            failures,
-                            ctx.config.backoff_base,
-                            ctx.config.backoff_max,
-                            &uid,
-                        )));
-                    }
-                    Err(e) => {
-                        ctx.warn(
-                            user,
-                            "CleanupAbandoned",
-                            "Delete",
-                            format!(
-                                "user {snowflake_name} could not be dropped ({e}); the resource is released anyway: drop it in Snowflake by hand"
-                            ),
-                        )
-                        .await;
-                    }
-                }
-            }
-            CleanupClient::Unavailable(why) => {
-                ctx.warn(
-                    user,
-                    "CleanupAbandoned",
-                    "Delete",
-                    format!(
-                        "user {snowflake_name} was not dropped: {why}; drop it in Snowflake by hand"
-                    ),
-                )
-                .await;
-            }
+                    .map(|()| String::new())
+            },
+        )
+        .await;
+        if let Some(retry) = retry {
+            return Ok(retry);
         }
     }
     finalizer::set(&ctx.client, user, false).await?;

@@ -2,6 +2,7 @@
 //! signer and a small SQL API client. Nothing here uses `crate::snowflake`.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod openapi;
 
 use std::path::PathBuf;

@@ -12,12 +12,6 @@ use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
 use crate::harness::{Env, PATIENCE, pat_token, service_user};
 use crate::support::wait_for;
 
-async fn ready_connection(env: &Env) {
-    env.connection(1).await;
-    env.wait_ready::<SnowflakeConnection>("snowflake", "True", None)
-        .await;
-}
-
 fn condition_message(token: &SnowflakeToken) -> String {
     token
         .status
@@ -30,7 +24,7 @@ fn condition_message(token: &SnowflakeToken) -> String {
 #[tokio::test]
 async fn every_refusal_a_user_can_cause_has_its_own_reason_and_fix() {
     let env = Env::new("pat-reasons").await;
-    ready_connection(&env).await;
+    env.ready_connection().await;
     env.apply::<SnowflakeServiceUser>(service_user(
         "bi",
         json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
@@ -115,14 +109,12 @@ async fn every_refusal_a_user_can_cause_has_its_own_reason_and_fix() {
 #[tokio::test]
 async fn the_token_limit_is_reported_before_it_blocks_a_rotation() {
     let env = Env::new("pat-cap").await;
-    ready_connection(&env).await;
-    env.apply::<SnowflakeServiceUser>(service_user(
+    env.ready_connection().await;
+    env.ready_service_user(
         "full",
         json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
-    ))
+    )
     .await;
-    env.wait_ready::<SnowflakeServiceUser>("full", "True", None)
-        .await;
     // Someone else's 14 tokens on the user.
     for i in 0..14 {
         env.admin_sql(&format!(
@@ -180,14 +172,12 @@ async fn the_token_limit_is_reported_before_it_blocks_a_rotation() {
 #[tokio::test]
 async fn nothing_is_minted_for_a_secret_that_cannot_be_written() {
     let env = Env::new("pat-prevalidate").await;
-    ready_connection(&env).await;
-    env.apply::<SnowflakeServiceUser>(service_user(
+    env.ready_connection().await;
+    env.ready_service_user(
         "bi",
         json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
-    ))
+    )
     .await;
-    env.wait_ready::<SnowflakeServiceUser>("bi", "True", None)
-        .await;
     // A Secret of that name that is not the operator's.
     env.apply::<k8s_openapi::api::core::v1::Secret>(json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -327,14 +317,12 @@ async fn allow_secret_writes(env: &Env) {
 #[tokio::test]
 async fn a_failed_secret_write_is_retried_with_the_same_value() {
     let env = Env::new("pat-write-fails").await;
-    ready_connection(&env).await;
-    env.apply::<SnowflakeServiceUser>(service_user(
+    env.ready_connection().await;
+    env.ready_service_user(
         "bi",
         json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
-    ))
+    )
     .await;
-    env.wait_ready::<SnowflakeServiceUser>("bi", "True", None)
-        .await;
     deny_secret_writes(&env).await;
     env.apply::<SnowflakeToken>(pat_token(
         "pbi",
@@ -377,14 +365,12 @@ async fn a_failed_secret_write_is_retried_with_the_same_value() {
 #[tokio::test]
 async fn an_outage_backs_off_and_keeps_the_secret() {
     let env = Env::new("pat-outage").await;
-    ready_connection(&env).await;
-    env.apply::<SnowflakeServiceUser>(service_user(
+    env.ready_connection().await;
+    env.ready_service_user(
         "bi",
         json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
-    ))
+    )
     .await;
-    env.wait_ready::<SnowflakeServiceUser>("bi", "True", None)
-        .await;
     env.apply::<SnowflakeToken>(pat_token(
         "pbi",
         json!({"serviceUserRef": {"name": "bi"}}),
@@ -465,14 +451,12 @@ async fn an_outage_backs_off_and_keeps_the_secret() {
 #[tokio::test]
 async fn a_rotation_whose_value_never_reached_the_secret_is_repaired_by_rotating_again() {
     let mut env = Env::new("pat-crash").await;
-    ready_connection(&env).await;
-    env.apply::<SnowflakeServiceUser>(service_user(
+    env.ready_connection().await;
+    env.ready_service_user(
         "bi",
         json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
-    ))
+    )
     .await;
-    env.wait_ready::<SnowflakeServiceUser>("bi", "True", None)
-        .await;
     env.apply::<SnowflakeToken>(pat_token(
         "pbi",
         json!({"serviceUserRef": {"name": "bi"}}),
@@ -506,15 +490,13 @@ async fn a_rotation_whose_value_never_reached_the_secret_is_repaired_by_rotating
 #[tokio::test]
 async fn a_value_the_operator_cannot_try_from_its_address_is_used_with_a_warning() {
     let env = Env::new("pat-verify").await;
-    ready_connection(&env).await;
+    env.ready_connection().await;
     // The user's policy admits 10.0.0.0/8 only: the operator (127.0.0.1) cannot log in.
-    env.apply::<SnowflakeServiceUser>(service_user(
+    env.ready_service_user(
         "remote",
         json!({"roles": ["ANALYST"], "networkPolicy": "REMOTE_ONLY"}),
-    ))
+    )
     .await;
-    env.wait_ready::<SnowflakeServiceUser>("remote", "True", None)
-        .await;
     env.apply::<SnowflakeToken>(pat_token(
         "remote",
         json!({"serviceUserRef": {"name": "remote"}}),

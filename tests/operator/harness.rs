@@ -232,6 +232,25 @@ impl Env {
         .await;
     }
 
+    /// [`Self::connection`] with fixture key 1, verified.
+    pub async fn ready_connection(&self) {
+        self.connection(1).await;
+        self.wait_ready::<snowflake_token_operator::api::SnowflakeConnection>(
+            "snowflake",
+            "True",
+            None,
+        )
+        .await;
+    }
+
+    /// Applies a SnowflakeServiceUser and waits until it is Ready.
+    pub async fn ready_service_user(&self, name: &str, spec: Value) {
+        self.apply::<snowflake_token_operator::api::SnowflakeServiceUser>(service_user(name, spec))
+            .await;
+        self.wait_ready::<snowflake_token_operator::api::SnowflakeServiceUser>(name, "True", None)
+            .await;
+    }
+
     pub async fn key_secret(&self, name: &str, pem: &str) {
         self.apply::<Secret>(json!({
             "apiVersion": "v1",

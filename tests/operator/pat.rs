@@ -7,23 +7,19 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use snowflake_token_operator::api::{SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken};
+use snowflake_token_operator::api::SnowflakeToken;
 
-use crate::harness::{Env, PATIENCE, pat_token, service_user};
+use crate::harness::{Env, PATIENCE, pat_token};
 use crate::support::wait_for;
 
 /// A connection, a service user `bi` (BI) with ANALYST and a network policy.
 async fn ready_user(env: &Env) {
-    env.connection(1).await;
-    env.apply::<SnowflakeServiceUser>(service_user(
+    env.ready_connection().await;
+    env.ready_service_user(
         "bi",
         json!({"roles": ["ANALYST"], "defaultRole": "ANALYST", "networkPolicy": "CORP_NP"}),
-    ))
+    )
     .await;
-    env.wait_ready::<SnowflakeConnection>("snowflake", "True", None)
-        .await;
-    env.wait_ready::<SnowflakeServiceUser>("bi", "True", None)
-        .await;
 }
 
 fn bi() -> serde_json::Value {

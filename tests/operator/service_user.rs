@@ -7,16 +7,10 @@ use snowflake_token_operator::api::{SnowflakeConnection, SnowflakeServiceUser};
 
 use crate::harness::{Env, service_user};
 
-async fn ready_connection(env: &Env) {
-    env.connection(1).await;
-    env.wait_ready::<SnowflakeConnection>("snowflake", "True", None)
-        .await;
-}
-
 #[tokio::test]
 async fn a_service_user_is_created_converged_and_repaired() {
     let env = Env::new("user-converge").await;
-    ready_connection(&env).await;
+    env.ready_connection().await;
     env.apply::<SnowflakeServiceUser>(service_user(
         "dbt-prod",
         json!({
@@ -94,7 +88,7 @@ async fn a_service_user_is_created_converged_and_repaired() {
 #[tokio::test]
 async fn a_user_that_is_not_a_service_user_is_never_adopted() {
     let env = Env::new("user-person").await;
-    ready_connection(&env).await;
+    env.ready_connection().await;
     env.apply::<SnowflakeServiceUser>(service_user(
         "jane",
         json!({"userName": "JANE_DOE", "comment": "take over"}),
@@ -112,7 +106,7 @@ async fn a_user_that_is_not_a_service_user_is_never_adopted() {
 #[tokio::test]
 async fn deletion_policy_decides_whether_the_user_is_dropped() {
     let env = Env::new("user-delete").await;
-    ready_connection(&env).await;
+    env.ready_connection().await;
     env.apply::<SnowflakeServiceUser>(service_user("kept", json!({})))
         .await;
     env.apply::<SnowflakeServiceUser>(service_user("dropped", json!({"deletionPolicy": "Delete"})))
@@ -137,7 +131,7 @@ async fn deletion_policy_decides_whether_the_user_is_dropped() {
 #[tokio::test]
 async fn deleting_a_user_whose_connection_is_gone_does_not_wedge() {
     let mut env = Env::new("user-orphan").await;
-    ready_connection(&env).await;
+    env.ready_connection().await;
     env.apply::<SnowflakeServiceUser>(service_user("orphan", json!({"deletionPolicy": "Delete"})))
         .await;
     env.wait_ready::<SnowflakeServiceUser>("orphan", "True", None)

@@ -30,7 +30,7 @@ use super::connection;
 use super::connector::Connected;
 use super::context::Context;
 use super::error::{Error, Reason};
-use super::finalizer::{self, CleanupClient};
+use super::finalizer;
 use super::rollout::{self, Restart};
 use super::secret::writer::{WriteError, Written, check_ours, write_observed};
 use super::secret::{CredentialValue, PAT_VALUE_KEY, SecretContent, desired_secret};
@@ -248,12 +248,7 @@ async fn converge(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
                 ));
             }
             if error.is_transient() {
-                Action::requeue(requeue::backoff(
-                    u32::try_from(failures).unwrap_or(u32::MAX),
-                    ctx.config.backoff_base,
-                    ctx.config.backoff_max,
-                    &uid,
-                ))
+                ctx.retry_after(u32::try_from(failures).unwrap_or(u32::MAX), &uid)
             } else {
                 Action::requeue(ctx.config.drift_interval)
             }
@@ -549,79 +544,39 @@ async fn clean_up(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
         _ => None,
     };
     if let (DeletionPolicy::Delete, Some((pat_name, user))) = (token.spec.deletion_policy, target) {
-        match finalizer::cleanup_client(ctx, &namespace, &token.spec.connection_ref.name).await {
-            CleanupClient::Available {
-                client,
-                connection_leaving,
-            } => {
-                let connection_leaving =
-                    connection_leaving || finalizer::last_attempt(ctx, token).await;
-                match ctx
+        let removal = finalizer::Removal {
+            what: &format!("token {pat_name} of user {user}"),
+            verb: "remove",
+            doing: "removing",
+            done: "removed",
+            reason: "Revoked",
+            by_hand: format!("ALTER USER {user} REMOVE PAT {pat_name}"),
+        };
+        let retry = finalizer::remove_in_snowflake(
+            ctx,
+            token,
+            &token.spec.connection_ref.name,
+            &removal,
+            |client| async move {
+                let removed = ctx
                     .snowflake(
                         "remove_pat",
                         client.api.remove_pat_and_rotated(&user, &pat_name),
                     )
-                    .await
-                {
-                    Ok(removed) => {
-                        ctx.event(
-                            token,
-                            EventType::Normal,
-                            "Revoked",
-                            "Delete",
-                            format!(
-                                "token {pat_name} of user {user} removed in Snowflake{}",
-                                if removed.len() > 1 {
-                                    format!(
-                                        ", with its rotated-out values ({})",
-                                        removed[1..].join(", ")
-                                    )
-                                } else {
-                                    String::new()
-                                }
-                            ),
-                        )
-                        .await;
-                    }
-                    Err(e) if e.is_transient() && !connection_leaving => {
-                        let error = Error::snowflake(
-                            format!("removing token {pat_name} of user {user}"),
-                            e,
-                        );
-                        ctx.warn(token, error.reason().as_str(), "Delete", error.to_string())
-                            .await;
-                        let failures = ctx.failed_again(&uid);
-                        return Ok(Action::requeue(requeue::backoff(
-                            failures,
-                            ctx.config.backoff_base,
-                            ctx.config.backoff_max,
-                            &uid,
-                        )));
-                    }
-                    Err(e) => {
-                        ctx.warn(
-                            token,
-                            "CleanupAbandoned",
-                            "Delete",
-                            format!(
-                                "token {pat_name} of user {user} could not be removed ({e}); the resource is released anyway: remove it in Snowflake by hand (ALTER USER {user} REMOVE PAT {pat_name})"
-                            ),
-                        )
-                        .await;
-                    }
-                }
-            }
-            CleanupClient::Unavailable(why) => {
-                ctx.warn(
-                    token,
-                    "CleanupAbandoned",
-                    "Delete",
+                    .await?;
+                Ok(if removed.len() > 1 {
                     format!(
-                        "token {pat_name} of user {user} was not removed: {why}; remove it in Snowflake by hand (ALTER USER {user} REMOVE PAT {pat_name})"
-                    ),
-                )
-                .await;
-            }
+                        ", with its rotated-out values ({})",
+                        removed[1..].join(", ")
+                    )
+                } else {
+                    String::new()
+                })
+            },
+        )
+        .await;
+        if let Some(retry) = retry {
+            return Ok(retry);
         }
     }
     finalizer::set(&ctx.client, token, false).await?;

@@ -144,7 +144,7 @@ pub async fn converge(
                 secret: value.value.clone(),
                 expires_at: value.expires_at,
                 issued_at: value.issued_at,
-                cause: "Unchanged",
+                cause: None,
                 verified: true,
             };
             let written = run.write(pending).await?;
@@ -399,10 +399,10 @@ impl Run<'_> {
             secret: added.secret,
             expires_at,
             issued_at: self.now,
-            cause: cause.as_str(),
+            cause: Some(cause),
             verified: false,
         };
-        self.ctx.keep_pending(&self.uid, value.clone_for_retry());
+        self.ctx.keep_pending(&self.uid, value.clone());
         Ok(value)
     }
 
@@ -457,10 +457,10 @@ impl Run<'_> {
             secret: rotated.secret,
             expires_at,
             issued_at: self.now,
-            cause: cause.as_str(),
+            cause: Some(cause),
             verified: false,
         };
-        self.ctx.keep_pending(&self.uid, value.clone_for_retry());
+        self.ctx.keep_pending(&self.uid, value.clone());
         Ok(value)
     }
 
@@ -505,7 +505,7 @@ impl Run<'_> {
         drop(self.ctx.take_pending(&self.uid));
         Ok(Delivered {
             new_value: true,
-            cause: Some(cause_from(cause)),
+            cause,
             ..delivered
         })
     }
@@ -542,7 +542,11 @@ impl Run<'_> {
             credential: CredentialValue::Pat {
                 secret: value.secret.clone(),
                 token_name: value.token_name.clone(),
-                role: self.pat.add_pat_request(String::new()).role_restriction,
+                role: self
+                    .pat
+                    .role_restriction
+                    .as_deref()
+                    .map(crate::api::desired::resolve_identifier),
             },
         };
         let desired = desired_secret(self.token, &content)?;
@@ -550,7 +554,7 @@ impl Run<'_> {
         {
             Ok(written) => written,
             Err(e) => {
-                if value.cause != "Unchanged" {
+                if value.cause.is_some() {
                     self.ctx.keep_pending(&self.uid, value);
                 }
                 return Err(e);
@@ -669,37 +673,8 @@ impl Run<'_> {
     }
 }
 
-fn cause_from(name: &str) -> Cause {
-    [
-        Cause::New,
-        Cause::Due,
-        Cause::Requested,
-        Cause::SecretLost,
-        Cause::StaleSecret,
-        Cause::TokenMissing,
-        Cause::Disabled,
-    ]
-    .into_iter()
-    .find(|c| c.as_str() == name)
-    .unwrap_or(Cause::Due)
-}
-
 /// Whether Snowflake refused a login because of the user's network policy (the
 /// operator's address outside it, or no policy where one is required).
 fn is_network_policy_refusal(error: &snowflake::Error) -> bool {
     matches!(error.snowflake_code(), Some("390422" | "390432"))
-}
-
-impl PendingValue {
-    /// A copy kept in memory while the original is being delivered.
-    fn clone_for_retry(&self) -> PendingValue {
-        PendingValue {
-            token_name: self.token_name.clone(),
-            secret: self.secret.clone(),
-            expires_at: self.expires_at,
-            issued_at: self.issued_at,
-            cause: self.cause,
-            verified: self.verified,
-        }
-    }
 }
