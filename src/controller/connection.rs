@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 
 use super::context::Context;
-use super::error::Error;
+use super::error::{Error, Reason};
 use super::{requeue, status};
 use crate::api::conditions::{READY, find, reason};
 use crate::api::{SnowflakeConnection, SnowflakeConnectionStatus};
@@ -111,6 +112,29 @@ async fn converge(conn: &SnowflakeConnection, ctx: &Context) -> Result<Action, E
         }
     }
     Ok(action)
+}
+
+/// The connection `name` of `namespace` from the cache, if it is Ready for its spec; else
+/// the `ConnectionNotReady` error its dependents report.
+pub fn ready(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<Arc<SnowflakeConnection>, Error> {
+    let not_ready = |state: String| Error::Dependency {
+        reason: Reason::ConnectionNotReady,
+        kind: "SnowflakeConnection",
+        name: name.to_owned(),
+        state,
+    };
+    let conn = ctx
+        .connections
+        .get(&ObjectRef::new(name).within(namespace))
+        .ok_or_else(|| not_ready("not found in this namespace".into()))?;
+    if !is_ready(&conn) {
+        return Err(not_ready(not_ready_message(&conn)));
+    }
+    Ok(conn)
 }
 
 /// Whether a connection is usable by the resources that reference it: `Ready=True` for

@@ -10,11 +10,10 @@ use std::sync::Arc;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 
 use super::connection;
 use super::context::Context;
-use super::error::{Error, Reason};
+use super::error::Error;
 use super::finalizer;
 use super::{requeue, status};
 use crate::api::conditions::{READY, find, reason};
@@ -133,23 +132,7 @@ async fn apply(
 ) -> Result<UserChanges, Error> {
     let namespace = user.metadata.namespace.clone().unwrap_or_default();
     let conn_name = &user.spec.connection_ref.name;
-    let conn = ctx
-        .connections
-        .get(&ObjectRef::new(conn_name).within(&namespace))
-        .ok_or_else(|| Error::Dependency {
-            reason: Reason::ConnectionNotReady,
-            kind: "SnowflakeConnection",
-            name: conn_name.clone(),
-            state: "not found in this namespace".into(),
-        })?;
-    if !connection::is_ready(&conn) {
-        return Err(Error::Dependency {
-            reason: Reason::ConnectionNotReady,
-            kind: "SnowflakeConnection",
-            name: conn_name.clone(),
-            state: connection::not_ready_message(&conn),
-        });
-    }
+    let conn = connection::ready(ctx, &namespace, conn_name)?;
     let client = ctx.connector.get(&conn).await?;
     let previously = current.map(|s| s.granted_roles.clone()).unwrap_or_default();
     ctx.snowflake(

@@ -420,23 +420,7 @@ pub async fn write_secret(
 async fn resolve(token: &SnowflakeToken, ctx: &Context) -> Result<Resolved, Error> {
     let namespace = token.metadata.namespace.clone().unwrap_or_default();
     let conn_name = &token.spec.connection_ref.name;
-    let conn = ctx
-        .connections
-        .get(&ObjectRef::new(conn_name).within(&namespace))
-        .ok_or_else(|| Error::Dependency {
-            reason: Reason::ConnectionNotReady,
-            kind: "SnowflakeConnection",
-            name: conn_name.clone(),
-            state: "not found in this namespace".into(),
-        })?;
-    if !connection::is_ready(&conn) {
-        return Err(Error::Dependency {
-            reason: Reason::ConnectionNotReady,
-            kind: "SnowflakeConnection",
-            name: conn_name.clone(),
-            state: connection::not_ready_message(&conn),
-        });
-    }
+    let conn = connection::ready(ctx, &namespace, conn_name)?;
     let user = match (
         &token.spec.user.service_user_ref,
         token.explicit_user_name(),
