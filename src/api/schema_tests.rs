@@ -112,6 +112,15 @@ fn token_columns_show_type_user_ready_expiry_and_rotation() {
         columns,
         ["Type", "User", "Ready", "Expires", "Next Rotation", "Age"]
     );
+    // Future times as timestamps: kubectl shows a future "date" column as "<invalid>".
+    for column in token.spec.versions[0]
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .filter(|c| c.name == "Expires" || c.name == "Next Rotation")
+    {
+        assert_eq!(column.type_, "string", "{}", column.name);
+    }
 }
 
 #[test]

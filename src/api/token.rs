@@ -49,13 +49,17 @@ pub use super::token_status::{CredentialKind, SnowflakeTokenStatus};
     ),
     printcolumn(
         name = "Expires",
-        type_ = "date",
+        // A timestamp, not "date": kubectl prints a date column as an age, and a time in
+        // the future as "<invalid>".
+        type_ = "string",
         json_path = ".status.expiresAt",
         description = "When the current credential expires"
     ),
     printcolumn(
         name = "Next Rotation",
-        type_ = "date",
+        // A timestamp, not "date": kubectl prints a date column as an age, and a time in
+        // the future as "<invalid>".
+        type_ = "string",
         json_path = ".status.renewalTime",
         description = "When the operator renews the credential"
     ),

@@ -95,19 +95,21 @@ async fn converge(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, 
     status::write(&ctx.client, user, current.as_ref(), &next).await?;
     match &outcome {
         Ok(changes) if !changes.is_empty() => {
-            let (reason, verb) = if changes.created {
-                ("Created", "created")
+            let (reason, note) = if changes.created {
+                let granted = if changes.roles_granted.is_empty() {
+                    String::new()
+                } else {
+                    format!(", granted {}", changes.roles_granted.join(", "))
+                };
+                ("Created", format!("user {} created{granted}", desired.name))
             } else {
-                ("Converged", "updated")
+                (
+                    "Converged",
+                    format!("user {} updated: {}", desired.name, describe(changes)),
+                )
             };
-            ctx.event(
-                user,
-                EventType::Normal,
-                reason,
-                "Converge",
-                format!("user {} {verb}: {}", desired.name, describe(changes)),
-            )
-            .await;
+            ctx.event(user, EventType::Normal, reason, "Converge", note)
+                .await;
         }
         Err(error) if ready_state(Some(&next)) != was => {
             ctx.warn(user, error.reason().as_str(), "Converge", error.to_string())

@@ -32,7 +32,8 @@ async fn a_service_user_is_created_converged_and_repaired() {
     assert_eq!(created.default_role.as_deref(), Some("ANALYST"));
     assert_eq!(created.network_policy.as_deref(), Some("CORP_NP"));
     assert!(created.roles.contains(&"LOADER".to_owned()));
-    env.wait_event("dbt-prod", "Created").await;
+    let created = env.wait_event("dbt-prod", "Created").await;
+    assert_eq!(created, "Created: user DBT_PROD created, granted ANALYST, LOADER");
 
     // Someone changes the user in Snowflake: the periodic check repairs it.
     env.admin_sql("ALTER USER DBT_PROD SET DEFAULT_WAREHOUSE = OTHER_WH COMMENT = 'hand-edited'");
