@@ -33,7 +33,10 @@ async fn a_service_user_is_created_converged_and_repaired() {
     assert_eq!(created.network_policy.as_deref(), Some("CORP_NP"));
     assert!(created.roles.contains(&"LOADER".to_owned()));
     let created = env.wait_event("dbt-prod", "Created").await;
-    assert_eq!(created, "Created: user DBT_PROD created, granted ANALYST, LOADER");
+    assert_eq!(
+        created,
+        "Created: user DBT_PROD created, granted ANALYST, LOADER"
+    );
 
     // Someone changes the user in Snowflake: the periodic check repairs it.
     env.admin_sql("ALTER USER DBT_PROD SET DEFAULT_WAREHOUSE = OTHER_WH COMMENT = 'hand-edited'");
