@@ -293,6 +293,17 @@ async fn a_token_keeps_its_user_and_its_snowflake_name() {
         .await
         .expect("created");
 
+    let with_pat = |mut spec: Value, field: &str, value: Value| {
+        spec["programmaticAccessToken"][field] = value;
+        spec
+    };
+    let without_role = |mut spec: Value| {
+        spec["programmaticAccessToken"]
+            .as_object_mut()
+            .expect("object")
+            .remove("roleRestriction");
+        spec
+    };
     let mut other_connection = spec("BI_SVC", Some("GATEWAY"));
     other_connection["connectionRef"] = json!({"name": "staging"});
     let mut now_oauth = spec("BI_SVC", Some("GATEWAY"));
@@ -324,6 +335,22 @@ async fn a_token_keeps_its_user_and_its_snowflake_name() {
         (
             spec("BI_SVC", Some("RENAMED")),
             "tokenName cannot be changed",
+        ),
+        (
+            with_pat(
+                spec("BI_SVC", Some("GATEWAY")),
+                "roleRestriction",
+                json!("ANALYST"),
+            ),
+            "roleRestriction cannot be changed: Snowflake keeps a token's role across rotations",
+        ),
+        (
+            without_role(spec("BI_SVC", Some("GATEWAY"))),
+            "roleRestriction cannot be added or removed after creation",
+        ),
+        (
+            with_pat(spec("BI_SVC", Some("GATEWAY")), "daysToExpiry", json!(30)),
+            "daysToExpiry cannot be changed: Snowflake keeps a token's lifetime across rotations",
         ),
     ];
     for (bad, expected) in cases {

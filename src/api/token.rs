@@ -161,6 +161,9 @@ pub struct TokenUser {
 #[x_kube(validation = Rule::new("has(self.tokenName) == has(oldSelf.tokenName)").message(
     "tokenName cannot be added or removed after creation: it names the token in Snowflake; create a new SnowflakeToken instead"
 ))]
+#[x_kube(validation = Rule::new("has(self.roleRestriction) == has(oldSelf.roleRestriction)").message(
+    "roleRestriction cannot be added or removed after creation: Snowflake keeps a token's role across rotations; create a new SnowflakeToken instead"
+))]
 #[x_kube(validation = Rule::new("self.rotatedTokenGracePeriodHours <= self.daysToExpiry * 24").message(
     "rotatedTokenGracePeriodHours cannot exceed the token lifetime (daysToExpiry x 24 hours)"
 ))]
@@ -178,16 +181,20 @@ pub struct PatSpec {
 
     /// The only role sessions opened with the token can use (`ROLE_RESTRICTION`); it must
     /// be granted to the user. Snowflake requires it for SERVICE users unless an
-    /// authentication policy waives it.
+    /// authentication policy waives it. Cannot be changed later: Snowflake keeps it
+    /// across rotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 255))]
     #[x_kube(validation = crate::api::rules::snowflake_identifier())]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("roleRestriction cannot be changed: Snowflake keeps a token's role across rotations; create a new SnowflakeToken instead"))]
     pub role_restriction: Option<String>,
 
     /// Lifetime of each token value in days (`DAYS_TO_EXPIRY`), 1 to 365. An account
-    /// PAT policy may lower the maximum.
+    /// PAT policy may lower the maximum. Cannot be changed later: Snowflake computes every
+    /// rotated value's expiry from the lifetime the token was added with.
     #[serde(default = "default_days_to_expiry")]
     #[schemars(range(min = 1, max = 365))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("daysToExpiry cannot be changed: Snowflake keeps a token's lifetime across rotations; create a new SnowflakeToken instead"))]
     pub days_to_expiry: i32,
 
     /// Renew this long before the token expires (a duration such as `72h`). Mutually

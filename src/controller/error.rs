@@ -189,6 +189,17 @@ impl Error {
         }
     }
 
+    /// The type of the event that reports this error: a resource waiting on a connection
+    /// or service user that is not Ready is `Normal` (it is usually still being verified
+    /// after `kubectl apply`, and when it is broken, that resource carries the warning);
+    /// every other failure is a `Warning`.
+    pub fn event_type(&self) -> kube::runtime::events::EventType {
+        match self {
+            Self::Dependency { .. } => kube::runtime::events::EventType::Normal,
+            _ => kube::runtime::events::EventType::Warning,
+        }
+    }
+
     /// Whether trying again later may succeed without a change by a person: such errors
     /// back off; the others wait for a change (or the periodic check).
     pub fn is_transient(&self) -> bool {

@@ -7,12 +7,14 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use jiff::Timestamp;
 
 use crate::snowflake::PatInfo;
 
 type Key = (String, String);
-type Slot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<Vec<PatInfo>>)>>>;
+type Slot = Arc<tokio::sync::Mutex<Option<(Timestamp, Arc<Vec<PatInfo>>)>>>;
 
 /// Recent listings per (connection UID, user).
 #[derive(Debug, Default)]
@@ -32,12 +34,14 @@ impl Listings {
         slots.entry(key.clone()).or_default().clone()
     }
 
-    /// The user's tokens: a listing fetched less than [`FRESH_FOR`] ago, else `fetch`
-    /// (callers for the same user wait for one fetch instead of each sending one).
+    /// The user's tokens: a listing fetched less than [`FRESH_FOR`] before `now`, else
+    /// `fetch` (callers for the same user wait for one fetch instead of each sending one).
+    /// Age is measured on the operator's clock, the one its decisions use.
     pub async fn get<F, Fut>(
         &self,
         connection_uid: &str,
         user: &str,
+        now: Timestamp,
         fetch: F,
     ) -> crate::snowflake::Result<Arc<Vec<PatInfo>>>
     where
@@ -47,16 +51,35 @@ impl Listings {
         let slot = self.slot(&(connection_uid.to_owned(), user.to_owned()));
         let mut cached = slot.lock().await;
         if let Some((at, pats)) = cached.as_ref()
-            && at.elapsed() < FRESH_FOR
+            && *at <= now
+            && now.duration_since(*at).unsigned_abs() < FRESH_FOR
         {
             return Ok(pats.clone());
         }
         let pats = Arc::new(fetch().await?);
-        *cached = Some((Instant::now(), pats.clone()));
+        *cached = Some((now, pats.clone()));
         Ok(pats)
     }
 
-    /// Drops the listing of a user whose tokens the operator just changed.
+    /// Applies a change the operator just made to a user's tokens to the cached listing,
+    /// if there is one (it keeps its age: [`FRESH_FOR`] still bounds how long it is
+    /// trusted). One `ADD` or `ROTATE` then costs one statement, not also a `SHOW` for
+    /// every other token of the user that decides in the next few seconds.
+    pub async fn amend(
+        &self,
+        connection_uid: &str,
+        user: &str,
+        change: impl FnOnce(&mut Vec<PatInfo>),
+    ) {
+        let slot = self.slot(&(connection_uid.to_owned(), user.to_owned()));
+        let mut cached = slot.lock().await;
+        if let Some((_, pats)) = cached.as_mut() {
+            change(Arc::make_mut(pats));
+        }
+    }
+
+    /// Drops the listing of a user whose tokens changed in a way the operator cannot
+    /// describe.
     pub async fn invalidate(&self, connection_uid: &str, user: &str) {
         let slot = self.slot(&(connection_uid.to_owned(), user.to_owned()));
         *slot.lock().await = None;
@@ -70,6 +93,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_callers_share_one_fetch_and_invalidation_refetches() {
+        let now = Timestamp::UNIX_EPOCH;
         let listings = Arc::new(Listings::default());
         let fetches = Arc::new(AtomicUsize::new(0));
         let calls = (0..10).map(|_| {
@@ -77,7 +101,7 @@ mod tests {
             let fetches = fetches.clone();
             async move {
                 listings
-                    .get("conn", "BI", || async {
+                    .get("conn", "BI", now, || async {
                         fetches.fetch_add(1, Ordering::SeqCst);
                         Ok(Vec::new())
                     })
@@ -90,12 +114,49 @@ mod tests {
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
         listings.invalidate("conn", "BI").await;
         let again = listings
-            .get("conn", "BI", || async {
+            .get("conn", "BI", now, || async {
                 fetches.fetch_add(1, Ordering::SeqCst);
                 Ok(Vec::new())
             })
             .await;
         assert!(again.is_ok());
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_amended_listing_is_reused_with_the_change() {
+        let now = Timestamp::UNIX_EPOCH;
+        let listings = Listings::default();
+        // Nothing cached: nothing to amend, and nothing invented.
+        listings
+            .amend("conn", "BI", |pats| pats.push(PatInfo::active("LOST")))
+            .await;
+        let fetched = listings
+            .get("conn", "BI", now, || async {
+                Ok(vec![PatInfo::active("PBI")])
+            })
+            .await
+            .expect("fetch");
+        assert_eq!(fetched.len(), 1);
+        listings
+            .amend("conn", "BI", |pats| pats.push(PatInfo::active("TABLEAU")))
+            .await;
+        let again = listings
+            .get("conn", "BI", now, || async {
+                panic!("the amended listing is fresh")
+            })
+            .await
+            .expect("cached");
+        let names: Vec<_> = again.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["PBI", "TABLEAU"]);
+        // The earlier caller's snapshot is not changed under it.
+        assert_eq!(fetched.len(), 1);
+        // Old on the operator's clock (an emulated clock may jump): fetched again.
+        let later = now + jiff::SignedDuration::from_secs(6);
+        let refetched = listings
+            .get("conn", "BI", later, || async { Ok(Vec::new()) })
+            .await
+            .expect("refetch");
+        assert!(refetched.is_empty());
     }
 }

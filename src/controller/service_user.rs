@@ -83,7 +83,11 @@ async fn converge(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, 
             status::not_ready(&mut next.conditions, error, generation, now);
             ctx.metrics.set_ready(KIND, &namespace, &name, false);
             ctx.metrics.failed(CONTROLLER, error.reason().as_str());
-            tracing::warn!(%namespace, %name, reason = error.reason().as_str(), error = %error, "service user not converged");
+            if error.event_type() == EventType::Warning {
+                tracing::warn!(%namespace, %name, reason = error.reason().as_str(), error = %error, "service user not converged");
+            } else {
+                tracing::info!(%namespace, %name, reason = error.reason().as_str(), error = %error, "service user waiting");
+            }
             let failures = ctx.failed_again(&uid);
             if error.is_transient() {
                 ctx.retry_after(failures, &uid)
@@ -112,8 +116,14 @@ async fn converge(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, 
                 .await;
         }
         Err(error) if ready_state(Some(&next)) != was => {
-            ctx.warn(user, error.reason().as_str(), "Converge", error.to_string())
-                .await;
+            ctx.event(
+                user,
+                error.event_type(),
+                error.reason().as_str(),
+                "Converge",
+                error.to_string(),
+            )
+            .await;
         }
         _ => {}
     }

@@ -43,6 +43,8 @@ pub struct StoredStatement {
 pub struct RequestLogEntry {
     pub request_id: String,
     pub statement_handle: String,
+    /// Who ran it (the session's user).
+    pub user: String,
     /// Statement kind (e.g. `ALTER USER ADD PAT`), never the SQL text.
     pub statement: String,
     pub executions: u32,
@@ -101,6 +103,7 @@ impl StatementStore {
         self.log.push_back(RequestLogEntry {
             request_id: statement.request_id.clone(),
             statement_handle: statement.handle.clone(),
+            user: statement.user.clone(),
             statement: label.to_owned(),
             executions: 1,
             resends: 0,

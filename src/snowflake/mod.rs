@@ -18,8 +18,10 @@
 //!   never a success without a secret (the controller rotates instead).
 //! * Removing a PAT of a missing user or a missing PAT succeeds (cleanup must not wedge);
 //!   [`SnowflakeApi::remove_pat_and_rotated`] also removes its `_ROTATED_` values.
-//! * What could not be read is an error, never a silent `None`: a new token's expiry
-//!   ([`NewPat::expires_at`]), an unreadable timestamp in `SHOW USER PATS`.
+//! * What could not be read is an error, never a silent `None`: an unreadable timestamp
+//!   in `SHOW USER PATS`. ADD and ROTATE cost one statement each: their answers carry no
+//!   documented expiry, and the caller derives it ([`RotatedPat::rotated_at`]) instead of
+//!   reading it back.
 //! * A statement is resent (same `requestId`, `retry=true`) only after throttling, 5xx,
 //!   a request that never left ([`Error::NotSent`]), one without an answer
 //!   ([`Error::OutcomeUnknown`]) or one refused JWT; OAuth token requests are resent only
@@ -57,4 +59,5 @@ pub use retry::RetryPolicy;
 pub use sqlapi::{SqlApiClient, SqlApiConfig};
 pub use types::{
     AddPatRequest, DesiredUser, Identity, NewPat, PatInfo, PatStatus, RotatedPat, UserChanges,
+    rotated_out_at,
 };

@@ -87,10 +87,11 @@ pub struct NewPat {
     pub name: String,
     /// The token secret.
     pub secret: SecretString,
-    /// When the token expires, read back with `SHOW USER PATS` after the token was added,
-    /// or why that failed. A failure here never loses the secret: the token exists and
-    /// works, and the caller stores it and reads the expiry again later.
-    pub expires_at: Result<Timestamp>,
+    /// When the token expires, if the answer says so. Snowflake documents only
+    /// `token_name` and `token_secret` for `ADD`; the expiry is then `DAYS_TO_EXPIRY` from
+    /// the statement's execution, which the caller knows within the statement's latency
+    /// (reading it back with `SHOW USER PATS` would cost a statement per token).
+    pub expires_at: Option<Timestamp>,
 }
 
 /// The result of rotating a token.
@@ -103,9 +104,26 @@ pub struct RotatedPat {
     /// The name the old secret lives on under until its grace period ends
     /// (`<NAME>_ROTATED_<epoch_ms>`).
     pub rotated_token_name: String,
-    /// When the new secret expires, read back with `SHOW USER PATS`, or why that failed
-    /// (as for [`NewPat::expires_at`]).
-    pub expires_at: Result<Timestamp>,
+    /// When Snowflake rotated the token, on its own clock: the `<epoch_ms>` of
+    /// [`Self::rotated_token_name`]. The new secret expires the token's original
+    /// `DAYS_TO_EXPIRY` after this (reference §4.3).
+    pub rotated_at: Option<Timestamp>,
+    /// When the new secret expires, if the answer says so (as for [`NewPat::expires_at`]).
+    pub expires_at: Option<Timestamp>,
+}
+
+/// When the rotated-out token `<NAME>_ROTATED_<epoch_ms>` was rotated out of `name`, from
+/// its name (Snowflake's clock, to the millisecond); `None` for any other name.
+pub fn rotated_out_at(name: &str, rotated: &str) -> Option<Timestamp> {
+    let prefix_len = name.len() + "_ROTATED_".len();
+    let (prefix, millis) = (rotated.get(..prefix_len)?, rotated.get(prefix_len..)?);
+    if !prefix.eq_ignore_ascii_case(&format!("{name}_ROTATED_"))
+        || millis.is_empty()
+        || !millis.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    Timestamp::from_millisecond(millis.parse().ok()?).ok()
 }
 
 /// The `status` column of `SHOW USER PATS`.
@@ -177,6 +195,23 @@ fn timestamp_column(row: &Row<'_>, column: &str) -> Result<Option<Timestamp>> {
 }
 
 impl PatInfo {
+    /// An active token of this name and nothing else known: what the operator records in
+    /// its cached listing for a token it just added.
+    pub fn active(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            user_name: None,
+            role_restriction: None,
+            expires_at: None,
+            status: PatStatus::Active,
+            comment: None,
+            created_on: None,
+            created_by: None,
+            mins_to_bypass_network_policy_requirement: None,
+            rotated_to: None,
+        }
+    }
+
     /// Reads a row by column name; missing optional columns are `None`, extra ones ignored.
     pub fn from_row(row: &Row<'_>) -> Result<Self> {
         Ok(Self {
@@ -341,17 +376,38 @@ mod tests {
     }
 
     #[test]
+    fn a_rotated_out_name_tells_when_it_was_rotated() {
+        let at = rotated_out_at("PBI", "PBI_ROTATED_1744239049066").expect("rotated name");
+        assert_eq!(at, "2025-04-09T22:50:49.066Z".parse::<Timestamp>().unwrap());
+        assert_eq!(
+            rotated_out_at("pbi", "PBI_ROTATED_1744239049066"),
+            Some(at),
+            "names compare case-insensitively"
+        );
+        for other in [
+            "PBI",
+            "PBI_ROTATED_",
+            "PBI_ROTATED_12x4",
+            "PBI2_ROTATED_1744239049066",
+            "PB_ROTATED_1744239049066",
+        ] {
+            assert_eq!(rotated_out_at("PBI", other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let pat = NewPat {
             name: "PBI".into(),
             secret: SecretString::from("pat-secret-value"),
-            expires_at: Ok(Timestamp::UNIX_EPOCH),
+            expires_at: Some(Timestamp::UNIX_EPOCH),
         };
         let rotated = RotatedPat {
             name: "PBI".into(),
             secret: SecretString::from("pat-secret-value"),
             rotated_token_name: "PBI_ROTATED_1".into(),
-            expires_at: Err(Error::Protocol("no expiry".into())),
+            rotated_at: None,
+            expires_at: None,
         };
         let debug = format!("{pat:?} {rotated:?}");
         assert!(!debug.contains("pat-secret-value"), "{debug}");

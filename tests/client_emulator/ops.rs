@@ -216,9 +216,10 @@ async fn add_pat_returns_a_working_secret_and_lists_every_column() {
     let pat = client.add_pat("BI_SVC", &bi_pat("powerbi")).await.unwrap();
     assert_eq!(pat.name, "POWERBI");
     let now = running.emulator().clock().now();
-    let expires = pat.expires_at.expect("expiry read back");
-    let days = expires.duration_since(now).as_hours() / 24;
-    assert!((29..=30).contains(&days), "expires in {days} days");
+    assert_eq!(
+        pat.expires_at, None,
+        "Snowflake's ADD answer carries no expiry"
+    );
 
     let identity = pat_client(&running, &pat.secret)
         .verify_identity()
@@ -234,7 +235,9 @@ async fn add_pat_returns_a_working_secret_and_lists_every_column() {
     assert_eq!(info.name, "POWERBI");
     assert_eq!(info.user_name.as_deref(), Some("BI_SVC"));
     assert_eq!(info.role_restriction.as_deref(), Some("ANALYST"));
-    assert_eq!(info.expires_at, Some(expires));
+    let expires = info.expires_at.expect("listed expiry");
+    let days = expires.duration_since(now).as_hours() / 24;
+    assert!((29..=30).contains(&days), "expires in {days} days");
     assert_eq!(info.status, PatStatus::Active);
     assert_eq!(info.comment.as_deref(), Some("for the BI tool"));
     assert!(info.created_on.is_some_and(|c| c <= now));
@@ -276,7 +279,21 @@ async fn rotate_keeps_the_old_secret_for_the_grace_period_only() {
         .find(|p| p.name == rotated.rotated_token_name)
         .expect("old token listed");
     assert_eq!(old.rotated_to.as_deref(), Some("PBI"));
-    assert!(pats.iter().any(|p| p.name == "PBI"));
+    // The new value expires DAYS_TO_EXPIRY after the rotation time the answer carries:
+    // what the operator records without reading it back.
+    let rotated_at = rotated
+        .rotated_at
+        .expect("rotation time from the rotated-out name");
+    assert_eq!(rotated_at.as_millisecond(), epoch_ms);
+    let current = pats.iter().find(|p| p.name == "PBI").expect("PBI listed");
+    // (To the millisecond the name carries.)
+    let derived = rotated_at + SignedDuration::from_hours(30 * 24);
+    let listed = current.expires_at.expect("listed expiry");
+    assert!(
+        listed.duration_since(derived) >= SignedDuration::ZERO
+            && listed.duration_since(derived) < SignedDuration::from_millis(1),
+        "listed {listed}, derived {derived}"
+    );
 
     let old_session = pat_client(&running, &first.secret);
     let new_session = pat_client(&running, &rotated.secret);

@@ -139,59 +139,75 @@ async fn a_converged_user_needs_no_change() {
 }
 
 #[tokio::test]
-async fn rotation_returns_the_new_secret_and_the_rotated_name() {
+async fn rotation_is_one_statement_and_tells_when_snowflake_rotated() {
     let rotate = result_set(
         &["TOKEN_NAME", "TOKEN_SECRET", "ROTATED_TOKEN_NAME"],
         r#"[["PBI","new-secret","PBI_ROTATED_1744239049066"]]"#,
     );
-    let show = result_set(
-        &["name", "expires_at", "status", "rotated_to"],
-        r#"[["PBI","1767225600.000000000","ACTIVE",null],["PBI_ROTATED_1744239049066","1744325449.066000000","ACTIVE","PBI"]]"#,
-    );
-    let (base, script) = server(vec![Step::Reply(200, rotate), Step::Reply(200, show)]).await;
+    let (base, script) = server(vec![Step::Reply(200, rotate)]).await;
     let (client, _) = connect(&base, fast_config());
     let rotated = client.rotate_pat("BI_SVC", "pbi", 12).await.unwrap();
     assert_eq!(rotated.secret.expose_secret(), "new-secret");
     assert_eq!(rotated.rotated_token_name, "PBI_ROTATED_1744239049066");
+    // Snowflake's clock, from the rotated-out name; no expiry in the answer.
     assert_eq!(
-        rotated.expires_at.ok(),
-        Some("2026-01-01T00:00:00Z".parse().unwrap())
+        rotated.rotated_at,
+        Some("2025-04-09T22:50:49.066Z".parse().unwrap())
     );
+    assert_eq!(rotated.expires_at, None);
     assert_eq!(
-        statements(&script)[0],
-        r#"ALTER USER "BI_SVC" ROTATE PROGRAMMATIC ACCESS TOKEN "PBI" EXPIRE_ROTATED_TOKEN_AFTER_HOURS = 12"#
+        statements(&script),
+        [
+            r#"ALTER USER "BI_SVC" ROTATE PROGRAMMATIC ACCESS TOKEN "PBI" EXPIRE_ROTATED_TOKEN_AFTER_HOURS = 12"#
+        ]
     );
 }
 
-/// Adds the token PBI, answered with its secret `only-once` and then `show` for the expiry.
-async fn add_pbi_then(show: Step) -> snowflake_token_operator::snowflake::NewPat {
-    let add = result_set(&["token_name", "token_secret"], r#"[["PBI","only-once"]]"#);
-    let (base, _) = server(vec![Step::Reply(200, add), show]).await;
+/// Adds the token PBI, answered with `answer`.
+async fn add_pbi(
+    answer: &str,
+) -> snowflake_token_operator::snowflake::Result<snowflake_token_operator::snowflake::NewPat> {
+    let (base, script) = server(vec![Step::Reply(200, answer.into())]).await;
     let (client, _) = connect(&base, fast_config());
     let spec = snowflake_token_operator::snowflake::AddPatRequest {
         name: "PBI".into(),
         ..Default::default()
     };
-    let pat = client.add_pat("BI_SVC", &spec).await.unwrap();
-    assert_eq!(pat.secret.expose_secret(), "only-once");
+    let pat = client.add_pat("BI_SVC", &spec).await;
+    assert_eq!(script.seen().len(), 1, "adding is one statement");
     pat
 }
 
 #[tokio::test]
-async fn the_secret_survives_a_failed_expiry_lookup() {
-    let denied = r#"{"code":"003001","sqlState":"42501","message":"Insufficient privileges to operate on user 'BI_SVC'","statementHandle":"h"}"#;
-    let pat = add_pbi_then(Step::Reply(422, denied.into())).await;
-    // The failure is reported, not hidden as "no expiry".
-    let err = pat.expires_at.expect_err("SHOW was refused");
-    assert_eq!(err.category(), Category::PermissionDenied);
-}
+async fn adding_is_one_statement_and_reads_an_expiry_only_if_answered() {
+    let plain = add_pbi(&result_set(
+        &["token_name", "token_secret"],
+        r#"[["PBI","only-once"]]"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(plain.secret.expose_secret(), "only-once");
+    assert_eq!(plain.expires_at, None);
 
-#[tokio::test]
-async fn a_token_missing_from_show_right_after_adding_is_an_unknown_expiry() {
-    let show = result_set(&["name", "expires_at"], r#"[["OTHER","1767225600.0"]]"#);
-    let pat = add_pbi_then(Step::Reply(200, show)).await;
-    let err = pat.expires_at.expect_err("not listed");
-    assert!(err.to_string().contains("not listed"), "{err}");
+    let with_expiry = add_pbi(&result_set(
+        &["token_name", "token_secret", "expires_at"],
+        r#"[["PBI","only-once","1767225600.000000000"]]"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        with_expiry.expires_at,
+        Some("2026-01-01T00:00:00Z".parse().unwrap())
+    );
+
+    // An expiry that is there but unreadable is an error, not "no expiry".
+    let garbled = add_pbi(&result_set(
+        &["token_name", "token_secret", "expires_at"],
+        r#"[["PBI","only-once","soon"]]"#,
+    ))
+    .await
+    .unwrap_err();
+    assert!(garbled.to_string().contains("expires_at"), "{garbled}");
 }
 
 #[tokio::test]

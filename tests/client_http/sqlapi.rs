@@ -69,16 +69,7 @@ async fn a_lost_response_is_resent_and_yields_the_one_token() {
         &["token_name", "token_secret"],
         r#"[["PBI","pat-secret-1"]]"#,
     );
-    let show = result_set(
-        &["name", "expires_at", "status"],
-        r#"[["PBI","1767225600.000000000","ACTIVE"]]"#,
-    );
-    let (base, script) = server(vec![
-        Step::Hang,
-        Step::Reply(200, add),
-        Step::Reply(200, show),
-    ])
-    .await;
+    let (base, script) = server(vec![Step::Hang, Step::Reply(200, add)]).await;
     let (client, _) = connect(&base, fast_config());
     let spec = AddPatRequest {
         name: "pbi".into(),
@@ -88,11 +79,8 @@ async fn a_lost_response_is_resent_and_yields_the_one_token() {
     let pat = client.add_pat("BI_SVC", &spec).await.unwrap();
     assert_eq!(pat.name, "PBI");
     assert_eq!(pat.secret.expose_secret(), "pat-secret-1");
-    assert_eq!(
-        pat.expires_at.as_ref().ok().copied(),
-        Some("2026-01-01T00:00:00Z".parse().unwrap())
-    );
     let seen = script.seen();
+    assert_eq!(seen.len(), 2, "the statement and its one resend");
     assert_eq!(seen[0].query["requestId"], seen[1].query["requestId"]);
     assert_eq!(seen[1].query["retry"], "true");
     let body: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();

@@ -163,3 +163,44 @@ async fn a_label_selector_splits_resources_between_operators() {
         .expect("exists");
     assert!(theirs.status.is_none(), "{:?}", theirs.status);
 }
+
+#[tokio::test]
+async fn an_account_the_client_cannot_use_is_invalid_account() {
+    let env = Env::new("conn-account").await;
+    env.key_secret("snowflake-admin-key", &key(1).private_pem)
+        .await;
+    // Both pass admission's pattern; the client refuses them before sending anything.
+    let cases = [
+        // The dotted org.account form would silently lose the account in the JWT.
+        ("dotted", "myorg.analytics", None),
+        ("bad-port", "myorg-test", Some("http://127.0.0.1:99999")),
+    ];
+    for (name, account, host) in cases {
+        let mut spec = json!({
+            "account": account,
+            "user": "OPERATOR_ADMIN",
+            "auth": {"keyPair": {"privateKeySecretRef": {"name": "snowflake-admin-key", "key": "rsa_key.p8"}}},
+        });
+        if let Some(host) = host {
+            spec["host"] = json!(host);
+        }
+        env.apply::<SnowflakeConnection>(json!({
+            "apiVersion": "snowflake-token-operator.io/v1alpha1",
+            "kind": "SnowflakeConnection",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .await;
+    }
+    for (name, _, _) in cases {
+        let conn: SnowflakeConnection = env.wait_ready(name, "False", Some("InvalidAccount")).await;
+        let ready = &conn.status.expect("status").conditions[0];
+        assert!(
+            ready.message.contains("fix spec.account or spec.host"),
+            "{name}: {}",
+            ready.message
+        );
+    }
+    let dotted = env.wait_event("dotted", "InvalidAccount").await;
+    assert!(dotted.contains("org-account"), "{dotted}");
+}

@@ -104,6 +104,17 @@ async fn every_refusal_a_user_can_cause_has_its_own_reason_and_fix() {
     }
     let failure = env.wait_event("not-granted", "RoleNotGranted").await;
     assert!(failure.contains("REPORTER"), "{failure}");
+    assert_eq!(
+        env.wait_event_type("not-granted", "RoleNotGranted").await,
+        "Warning"
+    );
+    // Waiting on a user that is not Ready is news, not a second alarm: the user's own
+    // event is the warning.
+    assert_eq!(
+        env.wait_event_type("no-such-user-ref", "ServiceUserNotReady")
+            .await,
+        "Normal"
+    );
 }
 
 #[tokio::test]
@@ -547,4 +558,44 @@ async fn an_admin_without_the_privilege_is_told_which_grant_is_missing() {
         message.contains("MODIFY PROGRAMMATIC AUTHENTICATION METHODS"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_new_value_that_does_not_log_in_never_reaches_the_secret() {
+    let env = Env::new("pat-verify").await;
+    env.ready_connection().await;
+    // A disabled user: Snowflake issues the token, but nobody can log in with it.
+    let off = json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP", "disabled": true});
+    env.ready_service_user("off", off).await;
+    env.apply::<SnowflakeToken>(pat_token(
+        "pbi",
+        json!({"serviceUserRef": {"name": "off"}}),
+        json!({"roleRestriction": "ANALYST"}),
+        json!({}),
+    ))
+    .await;
+    let token: SnowflakeToken = env
+        .wait_ready("pbi", "False", Some("VerificationFailed"))
+        .await;
+    let message = condition_message(&token);
+    assert!(message.contains("did not authenticate"), "{message}");
+    assert!(
+        env.secret_data("pbi").await.is_none(),
+        "no unproven value is handed out"
+    );
+    assert_eq!(
+        env.wait_event_type("pbi", "VerificationFailed").await,
+        "Warning"
+    );
+
+    // The user is enabled again: the value Snowflake already issued is checked again and
+    // delivered; no second token, no rotation.
+    let on = json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP", "disabled": false});
+    env.ready_service_user("off", on).await;
+    let password = env.wait_password("pbi", None).await;
+    env.wait_ready::<SnowflakeToken>("pbi", "True", Some("Minted"))
+        .await;
+    assert!(env.pat_works(&password).await);
+    let names: Vec<String> = env.pats_of("OFF").into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["PBI"]);
 }

@@ -394,6 +394,25 @@ impl Env {
             .collect()
     }
 
+    /// The type (`Normal`, `Warning`) of the first event `reason` on `name`, once there is one.
+    pub async fn wait_event_type(&self, name: &str, reason: &str) -> String {
+        let events: Api<Event> = self.api();
+        wait_for(PATIENCE, &format!("event {reason} on {name}"), || async {
+            events
+                .list(&ListParams::default())
+                .await
+                .expect("events")
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.involved_object.name.as_deref() == Some(name)
+                        && e.reason.as_deref() == Some(reason)
+                })
+                .and_then(|e| e.type_)
+        })
+        .await
+    }
+
     pub async fn wait_event(&self, name: &str, reason: &str) -> String {
         wait_for(PATIENCE, &format!("event {reason} on {name}"), || async {
             self.events_of(name)

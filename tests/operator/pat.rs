@@ -182,6 +182,7 @@ async fn the_rotate_annotation_rotates_exactly_once_and_a_restart_rotates_nothin
     let first = env.wait_password("pbi", None).await;
 
     let annotate = |value: &str| json!({"metadata": {"annotations": {"snowflake-token-operator.io/rotate": value}}});
+    let before = env.emulator.request_log().len();
     env.api::<SnowflakeToken>()
         .patch(
             "pbi",
@@ -192,6 +193,24 @@ async fn the_rotate_annotation_rotates_exactly_once_and_a_restart_rotates_nothin
         .expect("annotated");
     let second = env.wait_password("pbi", Some(&first)).await;
     let token: SnowflakeToken = env.wait_ready("pbi", "True", Some("Rotated")).await;
+    // The minimum: one ROTATE and the one login that checks the new value before the
+    // swap; no read-back of the expiry. (The connection and the service user may be
+    // checked meanwhile: those statements are not the rotation's.)
+    let statements: Vec<(String, String)> = env.emulator.request_log()[before..]
+        .iter()
+        .filter(|r| r.user == "BI" || r.statement.contains("PAT"))
+        .map(|r| (r.user.clone(), r.statement.clone()))
+        .collect();
+    assert_eq!(
+        statements,
+        [
+            (
+                "OPERATOR_ADMIN".to_owned(),
+                "ALTER USER ROTATE PAT".to_owned()
+            ),
+            ("BI".to_owned(), "SELECT".to_owned())
+        ]
+    );
     assert_eq!(
         token.status.expect("status").last_rotate_request.as_deref(),
         Some("2026-12-01T10:00:00Z")

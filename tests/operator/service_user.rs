@@ -149,3 +149,35 @@ async fn deleting_a_user_whose_connection_is_gone_does_not_wedge() {
     let event = env.wait_event("orphan", "CleanupAbandoned").await;
     assert!(event.contains("by hand"), "{event}");
 }
+
+#[tokio::test]
+async fn a_refusal_without_a_reason_of_its_own_is_snowflake_rejected_with_its_text() {
+    let env = Env::new("user-rejected").await;
+    env.ready_connection().await;
+    env.apply::<SnowflakeServiceUser>(service_user(
+        "etl",
+        json!({"networkPolicy": "NO_SUCH_POLICY"}),
+    ))
+    .await;
+    let user: SnowflakeServiceUser = env
+        .wait_ready("etl", "False", Some("SnowflakeRejected"))
+        .await;
+    let message = &user.status.expect("status").conditions[0].message;
+    // Snowflake's own words reach the user, with what the operator was doing.
+    assert!(message.contains("NO_SUCH_POLICY"), "{message}");
+    assert!(message.contains("does not exist"), "{message}");
+    // Fixed in the spec: converged.
+    env.apply::<SnowflakeServiceUser>(service_user("etl", json!({"networkPolicy": "CORP_NP"})))
+        .await;
+    env.wait_ready::<SnowflakeServiceUser>("etl", "True", None)
+        .await;
+    let snapshot = env.emulator.snapshot();
+    assert_eq!(
+        snapshot
+            .user("ETL")
+            .expect("user")
+            .network_policy
+            .as_deref(),
+        Some("CORP_NP")
+    );
+}

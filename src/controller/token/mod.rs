@@ -237,12 +237,16 @@ async fn converge(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
             }
             ctx.metrics.set_ready(KIND, &namespace, &name, false);
             ctx.metrics.failed(CONTROLLER, error.reason().as_str());
-            tracing::warn!(%namespace, %name, reason = error.reason().as_str(), failures, error = %error, "token not ready");
+            if error.event_type() == EventType::Warning {
+                tracing::warn!(%namespace, %name, reason = error.reason().as_str(), failures, error = %error, "token not ready");
+            } else {
+                tracing::info!(%namespace, %name, reason = error.reason().as_str(), error = %error, "token waiting");
+            }
             let transition =
                 find(&next.conditions, READY).map(|c| (c.status.clone(), c.reason.clone())) != was;
             if transition {
                 events.push((
-                    EventType::Warning,
+                    error.event_type(),
                     error.reason().as_str(),
                     error.to_string(),
                 ));

@@ -79,12 +79,13 @@ pub async fn converge(
         Held::Intact(v) if v.token_name.as_deref() == Some(token_name.as_str()) => {
             SecretFacts::Holds {
                 expires_at: v.expires_at,
+                issued_at: v.issued_at,
             }
         }
         _ => SecretFacts::Nothing,
     };
     let held_expiry = match held {
-        SecretFacts::Holds { expires_at } => Some(expires_at),
+        SecretFacts::Holds { expires_at, .. } => Some(expires_at),
         SecretFacts::Nothing => None,
     };
     let renewal_at = held_expiry
@@ -132,17 +133,24 @@ pub async fn converge(
         });
 
     let delivered = match step {
-        Step::Keep | Step::List => {
+        Step::Keep | Step::List | Step::Correct(_) => {
             let Held::Intact(value) = &observed.held else {
                 return Err(Error::InvalidSpec(
                     "internal: nothing to keep without a held value".into(),
                 ));
             };
             // The Secret may still need rendering again (a changed name, template, label).
+            let expires_at = match step {
+                Step::Correct(listed) => {
+                    tracing::info!(token = %token_name, recorded = %value.expires_at, %listed, "recording the expiry Snowflake lists");
+                    crate::controller::context::whole_seconds(listed)
+                }
+                _ => value.expires_at,
+            };
             let pending = PendingValue {
                 token_name: token_name.clone(),
                 secret: value.value.clone(),
-                expires_at: value.expires_at,
+                expires_at,
                 issued_at: value.issued_at,
                 cause: None,
                 verified: true,
@@ -295,10 +303,15 @@ impl Run<'_> {
         let pats = self
             .ctx
             .listings
-            .get(&self.resolved.connection_uid, &self.resolved.user, || {
-                self.ctx
-                    .snowflake("list_pats", client.api.list_pats(&self.resolved.user))
-            })
+            .get(
+                &self.resolved.connection_uid,
+                &self.resolved.user,
+                self.now,
+                || {
+                    self.ctx
+                        .snowflake("list_pats", client.api.list_pats(&self.resolved.user))
+                },
+            )
             .await
             .map_err(|e| {
                 Error::snowflake(
@@ -308,6 +321,15 @@ impl Run<'_> {
             })?;
         self.ctx.mark_checked(&self.uid, self.now);
         Ok(pats)
+    }
+
+    /// Applies the operator's own change to the user's cached listing, so the next token
+    /// of the user decides on it without another `SHOW`.
+    async fn amend(&self, change: impl FnOnce(&mut Vec<PatInfo>)) {
+        self.ctx
+            .listings
+            .amend(&self.resolved.connection_uid, &self.resolved.user, change)
+            .await;
     }
 
     async fn invalidate(&self) {
@@ -340,7 +362,8 @@ impl Run<'_> {
             }
         }
         if !expired.is_empty() {
-            self.invalidate().await;
+            self.amend(|pats| pats.retain(|p| !expired.contains(&p.name.as_str())))
+                .await;
         }
         let at = renewal_at.map_or(self.now, |r| r.max(self.now));
         let (live, room) = pat_policy::room_for_rotation(pats, at, TOKEN_CAP);
@@ -391,14 +414,21 @@ impl Run<'_> {
                     e,
                 )
             })?;
-        self.invalidate().await;
         self.ctx.mark_checked(&self.uid, self.now);
-        let expires_at = self.expiry(added.expires_at);
+        let issued_at = self.now;
+        let expires_at = self.expiry(added.expires_at, issued_at);
+        self.amend(|pats| {
+            pats.push(PatInfo {
+                expires_at: Some(expires_at),
+                ..PatInfo::active(&added.name)
+            });
+        })
+        .await;
         let value = PendingValue {
             token_name: added.name,
             secret: added.secret,
             expires_at,
-            issued_at: self.now,
+            issued_at,
             cause: Some(cause),
             verified: false,
         };
@@ -439,7 +469,6 @@ impl Run<'_> {
                     e,
                 )
             })?;
-        self.invalidate().await;
         self.ctx.mark_checked(&self.uid, self.now);
         if grace.shortened() {
             self.events.push((
@@ -451,12 +480,33 @@ impl Run<'_> {
                 ),
             ));
         }
-        let expires_at = self.expiry(rotated.expires_at);
+        // Snowflake's own rotation time: what the policy compares later rotations with.
+        let issued_at = rotated
+            .rotated_at
+            .map_or(self.now, crate::controller::context::whole_seconds);
+        let expires_at = self.expiry(rotated.expires_at, issued_at);
+        let companion_expires = issued_at
+            .checked_add(jiff::SignedDuration::from_hours(i64::from(grace.hours)))
+            .unwrap_or(Timestamp::MAX);
+        self.amend(|pats| {
+            if let Some(pat) = pats
+                .iter_mut()
+                .find(|p| p.name.eq_ignore_ascii_case(&rotated.name))
+            {
+                pat.expires_at = Some(expires_at);
+            }
+            pats.push(PatInfo {
+                expires_at: Some(companion_expires),
+                rotated_to: Some(rotated.name.clone()),
+                ..PatInfo::active(&rotated.rotated_token_name)
+            });
+        })
+        .await;
         let value = PendingValue {
             token_name: rotated.name,
             secret: rotated.secret,
             expires_at,
-            issued_at: self.now,
+            issued_at,
             cause: Some(cause),
             verified: false,
         };
@@ -464,15 +514,21 @@ impl Run<'_> {
         Ok(value)
     }
 
-    /// The expiry Snowflake reported, or (when reading it back failed) the one the
-    /// lifetime implies; the next drift check corrects it.
-    fn expiry(&self, reported: snowflake::Result<Timestamp>) -> Timestamp {
-        reported.map(crate::controller::context::whole_seconds).unwrap_or_else(|e| {
-            tracing::warn!(token = %self.token_name, error = %e, "cannot read the new token's expiry; assuming daysToExpiry from now");
-            self.now
-                .checked_add(jiff::SignedDuration::try_from(self.pat.lifetime()).unwrap_or_default())
-                .unwrap_or(Timestamp::MAX)
-        })
+    /// A new value's expiry: the one Snowflake answered with, else `daysToExpiry` after
+    /// `issued_at` (what Snowflake computes, reference §4.3; reading it back would cost a
+    /// statement per value). A drift check that lists another expiry corrects the record
+    /// ([`Step::Correct`]).
+    fn expiry(&self, answered: Option<Timestamp>, issued_at: Timestamp) -> Timestamp {
+        answered.map_or_else(
+            || {
+                issued_at
+                    .checked_add(
+                        jiff::SignedDuration::try_from(self.pat.lifetime()).unwrap_or_default(),
+                    )
+                    .unwrap_or(Timestamp::MAX)
+            },
+            crate::controller::context::whole_seconds,
+        )
     }
 
     /// Checks a new value (unless switched off), writes it into the Secret and restarts

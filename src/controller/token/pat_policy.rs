@@ -8,7 +8,7 @@
 use jiff::Timestamp;
 
 use crate::api::{OnDisabled, PatSpec};
-use crate::snowflake::{PatInfo, PatStatus};
+use crate::snowflake::{PatInfo, PatStatus, rotated_out_at};
 
 /// Why a new value is issued (bounded: metrics label, event text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,8 @@ pub enum SecretFacts {
     Holds {
         /// Its expiry.
         expires_at: Timestamp,
+        /// When it was issued (Snowflake's rotation time for a rotated value).
+        issued_at: Timestamp,
     },
 }
 
@@ -70,6 +72,9 @@ pub enum Listed {
         disabled: bool,
         /// Its current value's expiry.
         expires_at: Option<Timestamp>,
+        /// When it was last rotated, from its newest `<NAME>_ROTATED_<ms>` value still
+        /// listed (Snowflake lists expired tokens for days).
+        rotated_at: Option<Timestamp>,
     },
 }
 
@@ -81,6 +86,10 @@ impl Listed {
             Some(pat) => Self::Present {
                 disabled: pat.status == PatStatus::Disabled,
                 expires_at: pat.expires_at,
+                rotated_at: pats
+                    .iter()
+                    .filter_map(|p| rotated_out_at(name, &p.name))
+                    .max(),
             },
         }
     }
@@ -122,9 +131,24 @@ pub enum Step {
     WaitDisabled,
     /// Ask Snowflake first (`SHOW USER PATS`): the decision needs it.
     List,
+    /// The Secret holds the current value, but Snowflake lists another expiry for it (the
+    /// operator derives a new value's expiry instead of reading it back, and a token it
+    /// adopted may have another lifetime than the spec): record Snowflake's.
+    Correct(Timestamp),
     /// Nothing to do in Snowflake; keep the Secret rendered as the spec says.
     Keep,
 }
+
+/// How far Snowflake's clock may be from the operator's: a rotation listed later than
+/// this after the held value's issue time is one the Secret missed. (A rotated value's
+/// issue time is Snowflake's own rotation time, so this covers only a minted value, and
+/// only clock skew.)
+pub const CLOCK_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+/// How far the recorded expiry may be from the listed one before it is corrected: a
+/// minted value's expiry is derived from the operator's clock before the statement, so
+/// it is early by the statement's latency and the clock skew.
+pub const EXPIRY_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_secs(300);
 
 /// Decides the next step.
 pub fn decide(f: &Facts<'_>) -> Step {
@@ -154,14 +178,27 @@ pub fn decide(f: &Facts<'_>) -> Step {
             _ if f.minted_before => Step::Rotate(Cause::SecretLost),
             _ => Step::Mint(Cause::New),
         },
-        SecretFacts::Holds { expires_at } => {
+        SecretFacts::Holds {
+            expires_at,
+            issued_at,
+        } => {
             if let Listed::Present {
-                expires_at: Some(listed),
+                expires_at: listed,
+                rotated_at,
                 ..
             } = f.listed
-                && listed.duration_since(expires_at).abs() > jiff::SignedDuration::from_secs(2)
             {
-                return Step::Rotate(Cause::StaleSecret);
+                // Rotated after the held value was issued: by a run that died before the
+                // Secret write, or by someone else. The held value is a rotated-out one
+                // now, alive only for its grace period.
+                if rotated_at.is_some_and(|at| at > issued_at + CLOCK_TOLERANCE) {
+                    return Step::Rotate(Cause::StaleSecret);
+                }
+                if let Some(listed) = listed
+                    && listed.duration_since(expires_at).abs() > EXPIRY_TOLERANCE
+                {
+                    return Step::Correct(listed);
+                }
             }
             if f.rotate_requested {
                 return Step::Rotate(Cause::Requested);
@@ -221,20 +258,39 @@ mod tests {
     fn the_next_step_follows_the_secret_and_the_listing() {
         let now = at("2026-03-10T00:00:00Z");
         let expires = at("2026-03-15T12:00:00Z");
+        let issued = at("2026-02-28T12:00:00Z");
         let holds = SecretFacts::Holds {
             expires_at: expires,
+            issued_at: issued,
         };
         let active = Listed::Present {
             disabled: false,
             expires_at: Some(expires),
+            rotated_at: None,
+        };
+        // The held value came from a rotation: its own rotated-out companion is listed,
+        // stamped (by Snowflake) a moment after the issue time the Secret recorded.
+        let rotated_by_us = Listed::Present {
+            disabled: false,
+            expires_at: Some(at("2026-03-15T12:00:01Z")),
+            rotated_at: Some(at("2026-02-28T12:00:00.731Z")),
         };
         let disabled = Listed::Present {
             disabled: true,
             expires_at: Some(expires),
+            rotated_at: None,
         };
+        // Rotated again after the held value was issued (a run died before writing).
         let newer = Listed::Present {
             disabled: false,
             expires_at: Some(at("2026-03-25T00:00:00Z")),
+            rotated_at: Some(at("2026-03-10T00:00:00Z")),
+        };
+        // Same value, another expiry (an adopted token with another lifetime).
+        let other_expiry = Listed::Present {
+            disabled: false,
+            expires_at: Some(at("2026-03-25T12:00:00Z")),
+            rotated_at: None,
         };
         let later = Some(at("2026-03-11T00:00:00Z"));
         let past = Some(at("2026-03-09T00:00:00Z"));
@@ -306,6 +362,16 @@ mod tests {
                 &wait,
                 Step::Rotate(Cause::Requested),
             ),
+            (
+                holds,
+                rotated_by_us,
+                true,
+                false,
+                false,
+                later,
+                &wait,
+                Step::Keep,
+            ),
             // Snowflake has a newer value than the Secret: rotate again.
             (
                 holds,
@@ -316,6 +382,17 @@ mod tests {
                 later,
                 &wait,
                 Step::Rotate(Cause::StaleSecret),
+            ),
+            // The same value with another expiry: record it, no new value.
+            (
+                holds,
+                other_expiry,
+                true,
+                false,
+                false,
+                later,
+                &wait,
+                Step::Correct(at("2026-03-25T12:00:00Z")),
             ),
             // Removed in Snowflake: mint again.
             (
