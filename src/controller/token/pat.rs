@@ -481,8 +481,12 @@ impl Run<'_> {
             ));
         }
         // Snowflake's own rotation time: what the policy compares later rotations with.
+        // Trusted only near the operator's clock: that the name's `<epoch_ms>` is the
+        // rotation time is what Snowflake's examples show, not a documented promise, and
+        // a stamp far off would misplace the expiry (and so the next renewal).
         let issued_at = rotated
             .rotated_at
+            .filter(|at| at.duration_since(self.now).abs() <= pat_policy::TRUSTED_STAMP_SKEW)
             .map_or(self.now, crate::controller::context::whole_seconds);
         let expires_at = self.expiry(rotated.expires_at, issued_at);
         let companion_expires = issued_at

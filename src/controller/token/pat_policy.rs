@@ -145,6 +145,12 @@ pub enum Step {
 /// only clock skew.)
 pub const CLOCK_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
 
+/// How far the rotation time in a rotated-out name may be from the operator's clock and
+/// still be taken as a rotation time (clock skew plus a slow statement). That the name's
+/// `<epoch_ms>` is the rotation time is what Snowflake's examples show, not a documented
+/// promise: a stamp far off is ignored rather than acted on.
+pub const TRUSTED_STAMP_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(600);
+
 /// How far the recorded expiry may be from the listed one before it is corrected: a
 /// minted value's expiry is derived from the operator's clock before the statement, so
 /// it is early by the statement's latency and the clock skew.
@@ -191,7 +197,9 @@ pub fn decide(f: &Facts<'_>) -> Step {
                 // Rotated after the held value was issued: by a run that died before the
                 // Secret write, or by someone else. The held value is a rotated-out one
                 // now, alive only for its grace period.
-                if rotated_at.is_some_and(|at| at > issued_at + CLOCK_TOLERANCE) {
+                if rotated_at.is_some_and(|at| {
+                    at > issued_at + CLOCK_TOLERANCE && at <= f.now + TRUSTED_STAMP_SKEW
+                }) {
                     return Step::Rotate(Cause::StaleSecret);
                 }
                 if let Some(listed) = listed
@@ -285,6 +293,12 @@ mod tests {
             disabled: false,
             expires_at: Some(at("2026-03-25T00:00:00Z")),
             rotated_at: Some(at("2026-03-10T00:00:00Z")),
+        };
+        // A rotated-out name stamped far from any clock is no evidence of a rotation.
+        let implausible = Listed::Present {
+            disabled: false,
+            expires_at: Some(expires),
+            rotated_at: Some(at("2026-03-12T00:00:00Z")),
         };
         // Same value, another expiry (an adopted token with another lifetime).
         let other_expiry = Listed::Present {
@@ -382,6 +396,16 @@ mod tests {
                 later,
                 &wait,
                 Step::Rotate(Cause::StaleSecret),
+            ),
+            (
+                holds,
+                implausible,
+                true,
+                false,
+                false,
+                later,
+                &wait,
+                Step::Keep,
             ),
             // The same value with another expiry: record it, no new value.
             (
