@@ -121,18 +121,19 @@ pub fn ready(
     namespace: &str,
     name: &str,
 ) -> Result<Arc<SnowflakeConnection>, Error> {
-    let not_ready = |state: String| Error::Dependency {
+    let not_ready = |state: String, pending: bool| Error::Dependency {
         reason: Reason::ConnectionNotReady,
         kind: "SnowflakeConnection",
         name: name.to_owned(),
         state,
+        pending,
     };
     let conn = ctx
         .connections
         .get(&ObjectRef::new(name).within(namespace))
-        .ok_or_else(|| not_ready("not found in this namespace".into()))?;
+        .ok_or_else(|| not_ready("not found in this namespace".into(), false))?;
     if !is_ready(&conn) {
-        return Err(not_ready(not_ready_message(&conn)));
+        return Err(not_ready(not_ready_message(&conn), is_pending(&conn)));
     }
     Ok(conn)
 }
@@ -146,6 +147,13 @@ pub fn is_ready(conn: &SnowflakeConnection) -> bool {
             s.observed_generation == conn.metadata.generation
                 && crate::api::conditions::is_true(&s.conditions, READY)
         })
+}
+
+/// Whether a connection has no verdict yet for its current spec.
+pub fn is_pending(conn: &SnowflakeConnection) -> bool {
+    conn.status.as_ref().is_none_or(|s| {
+        s.observed_generation != conn.metadata.generation || find(&s.conditions, READY).is_none()
+    })
 }
 
 /// The Ready message of a connection that is not ready, for the resources waiting on it.

@@ -119,6 +119,9 @@ pub enum Error {
         name: String,
         /// "not found in this namespace", "is not Ready: ...".
         state: String,
+        /// It exists and has no verdict yet for its current spec (being verified or
+        /// converged): the dependent waits quietly instead of reporting a failure.
+        pending: bool,
     },
     /// A Snowflake operation failed.
     #[error("{operation} failed: {source}")]
@@ -198,6 +201,13 @@ impl Error {
             Self::Dependency { .. } => kube::runtime::events::EventType::Normal,
             _ => kube::runtime::events::EventType::Warning,
         }
+    }
+
+    /// Whether this is a wait for a dependency that has no verdict yet (see
+    /// [`Error::Dependency`]'s `pending`): nothing to report, since the dependency's own
+    /// verdict wakes the dependent.
+    pub fn is_pending_dependency(&self) -> bool {
+        matches!(self, Self::Dependency { pending: true, .. })
     }
 
     /// Whether trying again later may succeed without a change by a person: such errors

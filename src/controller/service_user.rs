@@ -56,6 +56,13 @@ async fn converge(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, 
     next.user_name = Some(desired.name.clone());
 
     let outcome = apply(user, ctx, &desired, current.as_ref()).await;
+    if let Err(error) = &outcome
+        && error.is_pending_dependency()
+    {
+        // The connection is still being verified; its verdict wakes this user.
+        tracing::debug!(%namespace, %name, error = %error, "service user waiting for its connection");
+        return Ok(Action::requeue(super::token::PENDING_RECHECK));
+    }
     let was = ready_state(current.as_ref());
     let action = match &outcome {
         Ok(changes) => {

@@ -25,6 +25,17 @@ pub fn router() -> Router<Emulator> {
         .route("/_emulator/clock/advance", post(advance_clock))
         .route("/_emulator/state", get(state))
         .route("/_emulator/requests", get(requests))
+        .route("/_emulator/stats", get(stats).delete(reset_peaks))
+}
+
+async fn stats(State(emulator): State<Emulator>) -> Response {
+    let stats = emulator.stats().clone();
+    Json(stats).into_response()
+}
+
+async fn reset_peaks(State(emulator): State<Emulator>) -> Response {
+    emulator.stats().reset_peaks();
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn add_fault(State(emulator): State<Emulator>, Json(spec): Json<FaultSpec>) -> Response {

@@ -28,6 +28,7 @@ struct Inner {
     clock: Clock,
     state: Mutex<AccountState>,
     statements: Mutex<StatementStore>,
+    stats: Mutex<super::stats::Stats>,
     faults: Mutex<FaultQueue>,
     oauth: RwLock<Option<Arc<dyn OAuthTokenValidator>>>,
     /// The authorization server. Lock order: `state` first, then this.
@@ -75,6 +76,7 @@ impl Emulator {
                 clock,
                 state: Mutex::new(state),
                 statements: Mutex::new(StatementStore::new(config.result_partitions.clone())),
+                stats: Mutex::default(),
                 faults: Mutex::new(FaultQueue::default()),
                 oauth: RwLock::new(Some(validator)),
                 oauth_server,
@@ -192,6 +194,11 @@ impl Emulator {
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, FaultQueue> {
         lock(&self.inner.faults)
+    }
+
+    /// The load counters (see [`super::stats`]).
+    pub fn stats(&self) -> MutexGuard<'_, super::stats::Stats> {
+        lock(&self.inner.stats)
     }
 
     pub(crate) fn statements(&self) -> MutexGuard<'_, StatementStore> {

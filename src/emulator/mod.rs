@@ -47,6 +47,7 @@ pub mod sql;
 pub mod sqlapi;
 pub mod state;
 pub mod statements;
+pub mod stats;
 mod wire;
 
 pub use clock::Clock;

@@ -69,7 +69,47 @@ pub fn app(emulator: &Emulator, test_endpoints: bool) -> Router {
             emulator.clone(),
             apply_faults,
         ))
+        .layer(middleware::from_fn_with_state(
+            emulator.clone(),
+            count_submits,
+        ))
         .with_state(emulator.clone())
+}
+
+/// Counts `POST /api/v2/statements` in flight and answered (faults included), for
+/// [`super::stats`].
+async fn count_submits(State(emulator): State<Emulator>, request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::POST || request.uri().path() != "/api/v2/statements"
+    {
+        return next.run(request).await;
+    }
+    let credential = request
+        .headers()
+        .get("x-snowflake-authorization-token-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("OAUTH")
+        .to_ascii_uppercase();
+    /// Ends the count also when the client goes away before the answer (the future is
+    /// dropped), so nothing stays "in flight" for ever; such a submit counts as status 0.
+    struct InFlight {
+        emulator: Emulator,
+        credential: String,
+        status: u16,
+    }
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            self.emulator.stats().end(&self.credential, self.status);
+        }
+    }
+    emulator.stats().begin(&credential);
+    let mut in_flight = InFlight {
+        emulator,
+        credential,
+        status: 0,
+    };
+    let response = next.run(request).await;
+    in_flight.status = response.status().as_u16();
+    response
 }
 
 /// Applies queued faults to requests outside `/_emulator/`.

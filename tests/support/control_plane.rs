@@ -23,6 +23,10 @@ pub struct Options {
     /// kube-scheduler + kwok + one simulated node, so pods become Running and Ready.
     /// Implies `controller_manager` (Deployments need it).
     pub nodes: bool,
+    /// An audit log of every write (`create`, `update`, `patch`, `delete`) at metadata
+    /// level in [`ControlPlane::audit_log`], so a benchmark can count each identity's
+    /// writes from the API server's own record.
+    pub audit: bool,
 }
 
 impl Options {
@@ -30,15 +34,19 @@ impl Options {
     pub const API_ONLY: Self = Self {
         controller_manager: false,
         nodes: false,
+        audit: false,
     };
     /// Everything: controller-manager, scheduler, kwok and a node.
     pub const FULL: Self = Self {
         controller_manager: true,
         nodes: true,
+        audit: false,
     };
 
     fn covers(self, other: Self) -> bool {
-        (self.controller_manager || !other.controller_manager) && (self.nodes || !other.nodes)
+        (self.controller_manager || !other.controller_manager)
+            && (self.nodes || !other.nodes)
+            && (self.audit || !other.audit)
     }
 }
 
@@ -59,8 +67,17 @@ pub struct ControlPlane {
     pub binaries: Binaries,
     /// The temporary folder (data, certificates, logs) removed by the reaper.
     pub dir: PathBuf,
+    /// The audit log (JSON lines), when [`Options::audit`] asked for one.
+    pub audit_log: Option<PathBuf>,
+    /// Identities besides `admin` (all cluster admins), each with its token, so
+    /// components under test can be told apart in the audit log.
+    identities: Vec<(String, String)>,
+    ca: Vec<u8>,
     _reaper: Reaper,
 }
+
+/// The identities every control plane knows besides `admin`.
+pub const IDENTITIES: [&str; 3] = ["operator", "peer", "floor"];
 
 /// Generous: the first start may unpack the binaries.
 const START_DEADLINE: Duration = Duration::from_secs(90);
@@ -115,6 +132,30 @@ impl ControlPlane {
             .with_layer(&layer)
             .build();
         (client, log)
+    }
+
+    /// A kubeconfig (written once, in the control plane's folder) that authenticates as
+    /// `identity`, one of [`IDENTITIES`].
+    pub fn kubeconfig_as(&self, identity: &str) -> PathBuf {
+        let token = self
+            .identities
+            .iter()
+            .find(|(name, _)| name == identity)
+            .map(|(_, token)| token.as_str())
+            .unwrap_or_else(|| panic!("{identity} is not one of {IDENTITIES:?}"));
+        let path = self.dir.join(format!("kubeconfig-{identity}"));
+        if !path.exists() {
+            std::fs::write(&path, kubeconfig_yaml(&self.server, &self.ca, token))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        path
+    }
+
+    /// A fresh client that authenticates as `identity`, one of [`IDENTITIES`].
+    pub async fn client_as(&self, identity: &str) -> kube::Client {
+        client_from(&self.kubeconfig_as(identity))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A fresh client authenticating with `token` (for example a ServiceAccount token from
@@ -222,11 +263,33 @@ async fn start(options: Options) -> Result<ControlPlane, String> {
     )?;
     reached("binaries located, keys generated");
     let token = uuid::Uuid::new_v4().simple().to_string();
-    std::fs::write(
-        dir.join("tokens.csv"),
-        format!("{token},admin,admin,system:masters\n"),
-    )
-    .map_err(|e| format!("tokens.csv: {e}"))?;
+    let identities: Vec<(String, String)> = IDENTITIES
+        .iter()
+        .map(|name| {
+            (
+                (*name).to_owned(),
+                uuid::Uuid::new_v4().simple().to_string(),
+            )
+        })
+        .collect();
+    let mut tokens = format!("{token},admin,admin,system:masters\n");
+    for (name, secret) in &identities {
+        tokens.push_str(&format!("{secret},{name},{name},system:masters\n"));
+    }
+    std::fs::write(dir.join("tokens.csv"), tokens).map_err(|e| format!("tokens.csv: {e}"))?;
+    let audit_log = options.audit.then(|| dir.join("audit.log"));
+    let mut audit_flags = Vec::new();
+    if let Some(log) = &audit_log {
+        std::fs::write(dir.join("audit-policy.yaml"), AUDIT_POLICY)
+            .map_err(|e| format!("audit policy: {e}"))?;
+        audit_flags = vec![
+            format!("--audit-policy-file={}", path("audit-policy.yaml")),
+            format!("--audit-log-path={}", log.display()),
+            "--audit-log-format=json".into(),
+            "--audit-log-mode=batch".into(),
+            "--audit-log-batch-max-wait=1s".into(),
+        ];
+    }
 
     let (client_port, peer_port, secure_port) = (free_port()?, free_port()?, free_port()?);
     let etcd_log = spawn(
@@ -263,7 +326,10 @@ async fn start(options: Options) -> Result<ControlPlane, String> {
             format!("--service-account-signing-key-file={}", path("sa.key")),
             "--service-account-issuer=https://kubernetes.default.svc".into(),
             "--service-cluster-ip-range=10.0.0.0/24".into(),
-        ],
+        ]
+        .into_iter()
+        .chain(audit_flags)
+        .collect::<Vec<_>>(),
     )?;
     let explain = |what: &str| {
         format!(
@@ -348,9 +414,22 @@ async fn start(options: Options) -> Result<ControlPlane, String> {
         milestones,
         binaries,
         dir,
+        audit_log,
+        identities,
+        ca,
         _reaper: reaper,
     })
 }
+
+/// Writes only, at metadata level (who, what, when, answer), once each when answered.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+";
 
 fn kubeconfig_yaml(server: &str, ca: &[u8], token: &str) -> String {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca);

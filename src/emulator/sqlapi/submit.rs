@@ -123,6 +123,7 @@ pub(super) async fn submit(
     }
     let user = authenticated.user.clone();
     let (outcome, label) = run(&emulator, authenticated, &request, &sql, now);
+    emulator.stats().executed(&label);
 
     let pending = pending_for(fault.as_ref(), run_async, now);
     let handle = uuid::Uuid::new_v4().to_string();
