@@ -174,6 +174,20 @@ fn user_name(i: usize) -> String {
     format!("svc-{i}")
 }
 
+fn service_user(name: &str) -> SnowflakeServiceUser {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "snowflake-token-operator.io/v1alpha1",
+        "kind": "SnowflakeServiceUser",
+        "metadata": {"name": name},
+        "spec": {
+            "connectionRef": {"name": "snowflake"},
+            "roles": ["ANALYST"],
+            "networkPolicy": "BI_NETWORK_POLICY",
+        },
+    }))
+    .expect("user")
+}
+
 fn token(name: &str, user: &str) -> SnowflakeToken {
     serde_json::from_value(serde_json::json!({
         "apiVersion": "snowflake-token-operator.io/v1alpha1",
@@ -221,21 +235,9 @@ async fn setup_objects(bench: &Bench) {
         .await
         .expect("connection");
     let users: Api<SnowflakeServiceUser> = Api::namespaced(client.clone(), NS);
-    let user_count = (flags.tokens + flags.backlog).div_ceil(flags.tokens_per_user);
+    let user_count = flags.tokens.div_ceil(flags.tokens_per_user);
     bench
-        .create_all(&users, user_count, |i| {
-            serde_json::from_value(serde_json::json!({
-                "apiVersion": "snowflake-token-operator.io/v1alpha1",
-                "kind": "SnowflakeServiceUser",
-                "metadata": {"name": user_name(i)},
-                "spec": {
-                    "connectionRef": {"name": "snowflake"},
-                    "roles": ["ANALYST"],
-                    "networkPolicy": "BI_NETWORK_POLICY",
-                },
-            }))
-            .expect("user")
-        })
+        .create_all(&users, user_count, |i| service_user(&user_name(i)))
         .await;
     let tokens: Api<SnowflakeToken> = Api::namespaced(client.clone(), NS);
     let per_user = flags.tokens_per_user;
@@ -287,11 +289,13 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
     bench.reset_peaks().await;
     let started = Instant::now();
     let operator = start_operator(bench, "operator").await;
-    // New tokens while the backlog is worked: from the first Ready token on.
+    // New users with a token each while the backlog is worked (from the first Ready
+    // token on): someone onboarding an application during a restart.
     let backlog = {
         let ready = ready.clone();
         let tokens = tokens.clone();
-        let (count, per_user) = (flags.backlog, flags.tokens_per_user);
+        let users: Api<SnowflakeServiceUser> = Api::namespaced(bench.admin.clone(), NS);
+        let count = flags.backlog;
         tokio::spawn(async move {
             until(Duration::from_secs(600), "a first Ready token", || async {
                 (ready.count() > 0).then_some(())
@@ -299,15 +303,17 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
             .await;
             let mut created = Vec::new();
             for j in 0..count {
-                let name = format!("new-{j}");
+                let (user, name) = (format!("late-{j}"), format!("new-{j}"));
+                let at = Instant::now();
+                users
+                    .create(&Default::default(), &service_user(&user))
+                    .await
+                    .expect("backlog user");
                 tokens
-                    .create(
-                        &Default::default(),
-                        &token(&name, &user_name((n + j) / per_user)),
-                    )
+                    .create(&Default::default(), &token(&name, &user))
                     .await
                     .expect("backlog token");
-                created.push((name, Instant::now()));
+                created.push((name, at));
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             created
@@ -424,7 +430,7 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
     )
     .await;
     operator.process.hangup();
-    let objects = (total + total.div_ceil(flags.tokens_per_user) + 1) as f64;
+    let objects = (total + n.div_ceil(flags.tokens_per_user) + flags.backlog + 1) as f64;
     let reconciled = until(
         Duration::from_secs(600),
         "a reconcile of every object",

@@ -22,6 +22,7 @@ pub mod error;
 pub mod finalizer;
 pub mod leader;
 pub mod listings;
+pub mod pacer;
 pub mod requeue;
 pub mod rollout;
 pub mod secret;
@@ -179,6 +180,33 @@ fn mark_synced<K>(synced: &AtomicBool, event: &watcher::Event<K>) {
     }
 }
 
+/// A watch of `K` in scope, cached in `writer`, without managed fields, its initial list
+/// paced by `pacer` (see [`pacer`]).
+fn reflected_paced<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+    (synced, index): (Arc<[AtomicBool; 4]>, usize),
+    pacer: Arc<pacer::Pacer>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let events = watcher(api, config)
+        .default_backoff()
+        .inspect_ok(move |event| mark_synced(&synced[index], event))
+        .modify(strip)
+        .reflect(writer)
+        .boxed();
+    pacer::paced(events, pacer)
+}
+
 /// A watch of `K` in scope, cached in `writer`, without managed fields.
 fn reflected<K>(
     api: Api<K>,
@@ -234,18 +262,23 @@ pub fn start(
         (synced.clone(), 0),
     )
     .predicate_filter(predicates::generation, Default::default());
-    let user_stream = reflected(
+    // A few batches of the initial list ahead of the workers; new objects go first.
+    let user_pacer = pacer::Pacer::new(usize::from(config.concurrency) * 2);
+    let token_pacer = pacer::Pacer::new(usize::from(config.concurrency) * 2);
+    let user_stream = reflected_paced(
         scoped(&client, ns),
         ours.clone(),
         user_writer,
         (synced.clone(), 1),
+        user_pacer.clone(),
     )
     .predicate_filter(own_changes, Default::default());
-    let token_stream = reflected(
+    let token_stream = reflected_paced(
         scoped(&client, ns),
         ours.clone(),
         token_writer,
         (synced.clone(), 2),
+        token_pacer.clone(),
     )
     .predicate_filter(own_changes, Default::default());
     let secret_stream = watcher(scoped::<Secret>(&client, ns), secrets_config)
@@ -320,7 +353,14 @@ pub fn start(
         })
         .reconcile_all_on(resync_user_rx)
         .graceful_shutdown_on(shutdown())
-        .run(service_user::reconcile, error_policy, ctx.clone())
+        .run(
+            move |user, ctx| {
+                user_pacer.taken(user.meta().uid.as_deref().unwrap_or_default());
+                service_user::reconcile(user, ctx)
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
 
     let by_connection = tokens.clone();
@@ -347,7 +387,14 @@ pub fn start(
         })
         .reconcile_all_on(resync_token_rx)
         .graceful_shutdown_on(shutdown())
-        .run(token::reconcile, error_policy, ctx.clone())
+        .run(
+            move |token, ctx| {
+                token_pacer.taken(token.meta().uid.as_deref().unwrap_or_default());
+                token::reconcile(token, ctx)
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
 
     let watched = synced.clone();
