@@ -115,6 +115,47 @@ pub struct Bench {
     pub emulator_url: String,
     pub logs: PathBuf,
     pub binary: PathBuf,
+    pub emulator_pid: u32,
+}
+
+impl Bench {
+    /// CPU time used so far by every process of the run: the control plane's, the
+    /// emulator, this program, and `extra`.
+    pub fn cpu(&self, extra: &[(&str, u32)]) -> Vec<(String, Duration)> {
+        let mut all: Vec<(String, Duration)> =
+            procs::pids_matching(&self.plane.dir.display().to_string())
+                .into_iter()
+                .map(|(pid, name)| (name, procs::cpu_of(pid)))
+                .collect();
+        all.push(("emulator".into(), procs::cpu_of(self.emulator_pid)));
+        all.push(("benchmark".into(), procs::cpu_of(std::process::id())));
+        for (name, pid) in extra {
+            all.push(((*name).to_owned(), procs::cpu_of(*pid)));
+        }
+        all
+    }
+}
+
+/// CPU seconds each process used between two [`Bench::cpu`] readings.
+pub fn cpu_between(
+    before: &[(String, Duration)],
+    after: &[(String, Duration)],
+    wall: Duration,
+) -> String {
+    let mut parts: Vec<String> = after
+        .iter()
+        .map(|(name, used)| {
+            let earlier = before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(Duration::ZERO, |(_, d)| *d);
+            (name, used.saturating_sub(earlier))
+        })
+        .filter(|(_, d)| !d.is_zero())
+        .map(|(name, d)| format!("{name} {:.1}", d.as_secs_f64()))
+        .collect();
+    parts.push(format!("of {:.1} available", 2.0 * wall.as_secs_f64()));
+    format!("CPU s: {}", parts.join(", "))
 }
 
 impl Bench {
@@ -214,6 +255,7 @@ async fn run(flags: Flags) -> Report {
         emulator_url,
         logs,
         binary,
+        emulator_pid: emulator.pid(),
     };
     until(Duration::from_secs(30), "the emulator", || async {
         get_text(

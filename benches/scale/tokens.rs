@@ -287,6 +287,7 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
     let ready = Tracker::start(tokens.clone(), is_ready);
     let stats_before = bench.emulator_stats().await;
     bench.reset_peaks().await;
+    let cpu_before = bench.cpu(&[]);
     let started = Instant::now();
     let operator = start_operator(bench, "operator").await;
     // New users with a token each while the backlog is worked (from the first Ready
@@ -340,6 +341,11 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
     };
     let cold_all = cold.last().copied().unwrap_or_default();
     report.set_cold_start(cold_all);
+    let cpu_after = bench.cpu(&[("operator", operator.process.pid())]);
+    report.note(format!(
+        "cold start of {n} tokens: {}",
+        super::cpu_between(&cpu_before, &cpu_after, cold_all)
+    ));
     report.figure(
         "cold start",
         format!(
@@ -473,6 +479,10 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
         secs(rotation.took),
         None,
     );
+    report.note(format!(
+        "forced rotation of {total} tokens: {} (the operator's own CPU is in the cold-start line's terms: it runs as `operator`)",
+        rotation.cpu
+    ));
     report.figure(
         "rotation",
         "API writes per rotation: Secret + status",
@@ -588,6 +598,7 @@ fn diff(before: &serde_json::Value, after: &serde_json::Value, path: &[&str]) ->
 
 struct Rotation {
     took: Duration,
+    cpu: String,
     writes: super::audit::Writes,
     management: u64,
     verifications: u64,
@@ -620,6 +631,7 @@ async fn rotate_all(
             .await
             .expect("fault");
     }
+    let cpu_before = bench.cpu(&[]);
     let started = Instant::now();
     let names = &names;
     futures::stream::iter(names.iter())
@@ -638,6 +650,7 @@ async fn rotate_all(
         .await;
     tracker.stop();
     let took = done.duration_since(started);
+    let cpu = super::cpu_between(&cpu_before, &bench.cpu(&[]), took);
     let writes = bench.writes_since(&mark, "operator").await;
     let after = bench.emulator_stats().await;
     let management = [
@@ -663,6 +676,7 @@ async fn rotate_all(
         .unwrap_or_default();
     Rotation {
         took,
+        cpu,
         writes,
         management,
         verifications: diff(&before, &after, &["submits", "PROGRAMMATIC_ACCESS_TOKEN"]),

@@ -129,6 +129,7 @@ pub struct Context {
     checked: Mutex<HashMap<String, Timestamp>>,
     failures: Mutex<HashMap<String, u32>>,
     written: Mutex<HashMap<String, Timestamp>>,
+    honoured: Mutex<HashMap<String, String>>,
     started: Timestamp,
 }
 
@@ -186,6 +187,7 @@ impl Context {
             checked: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             written: Mutex::new(HashMap::new()),
+            honoured: Mutex::new(HashMap::new()),
             listings: Listings::default(),
             started,
         }
@@ -299,9 +301,22 @@ impl Context {
         lock(&self.written).get(uid).copied()
     }
 
+    /// Records the rotate request a new value of `uid` answered. The cached object may
+    /// still carry the status from before (its update arrives after the Secret's), and a
+    /// reconcile on it must not take the request for a new one.
+    pub fn honour(&self, uid: &str, request: &str) {
+        lock(&self.honoured).insert(uid.to_owned(), request.to_owned());
+    }
+
+    /// The rotate request this process last answered for `uid`.
+    pub fn honoured(&self, uid: &str) -> Option<String> {
+        lock(&self.honoured).get(uid).cloned()
+    }
+
     /// Forgets a deleted object's in-memory state.
     pub fn forget(&self, uid: &str) {
         lock(&self.written).remove(uid);
+        lock(&self.honoured).remove(uid);
         lock(&self.failures).remove(uid);
         lock(&self.checked).remove(uid);
         lock(&self.pending).remove(uid);

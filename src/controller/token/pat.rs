@@ -55,6 +55,11 @@ pub async fn converge(
         .as_ref()
         .and_then(|a| a.get(ROTATE_ANNOTATION))
         .cloned();
+    // Answered already, by the status or (when the cached status lags behind this
+    // process's last write) by memory: the status then catches up.
+    if requested.is_some() && requested == ctx.honoured(&uid) {
+        next.last_rotate_request.clone_from(&requested);
+    }
     let honoured = next.last_rotate_request.clone();
     let rotate_requested = requested.is_some() && requested != honoured;
     let mut run = Run {
@@ -681,6 +686,9 @@ impl Run<'_> {
             next.conditions.retain(|c| c.type_ != ROTATION_BLOCKED);
             // Any new value answers a pending rotate request (also the annotation a token
             // was created with).
+            if let Some(request) = &requested {
+                self.ctx.honour(&self.uid, request);
+            }
             next.last_rotate_request = requested;
         }
         let mut events = self.events;
