@@ -323,7 +323,7 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
     let mut operator = operator;
     let mut peak = operator.process.memory();
     let total = n + flags.backlog;
-    until(Duration::from_secs(3600), "every token Ready", || {
+    until(Duration::from_secs(900), "every token Ready", || {
         operator.process.ensure_running();
         let memory = operator.process.memory();
         peak.peak = peak.peak.max(memory.peak);
@@ -646,7 +646,7 @@ async fn rotate_all(
         .collect::<Vec<_>>()
         .await;
     let done = tracker
-        .wait_for(total, Duration::from_secs(3600), "every token rotated")
+        .wait_for(total, Duration::from_secs(900), "every token rotated")
         .await;
     tracker.stop();
     let took = done.duration_since(started);

@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use kube::Resource;
 use kube::runtime::watcher;
 use tokio::sync::Notify;
@@ -64,7 +64,34 @@ struct State<S, K> {
     events: S,
     backlog: VecDeque<K>,
     pacer: Arc<Pacer>,
+    /// Between `Init` and `InitDone`: the store is swapped in only at `InitDone`, so
+    /// nothing of the list is released before (its reconcile would find no object).
+    listing: bool,
     ended: bool,
+}
+
+/// What the watch said, as far as the pacing goes.
+enum Next<K, E> {
+    Out(Result<K, E>),
+    Continue,
+}
+
+impl<S, K> State<S, K>
+where
+    K: Resource,
+{
+    fn take<E>(&mut self, event: Option<Result<watcher::Event<K>, E>>) -> Next<K, E> {
+        match event {
+            None => self.ended = true,
+            Some(Err(e)) => return Next::Out(Err(e)),
+            Some(Ok(watcher::Event::Init)) => self.listing = true,
+            Some(Ok(watcher::Event::InitApply(object))) => self.backlog.push_back(object),
+            Some(Ok(watcher::Event::InitDone)) => self.listing = false,
+            Some(Ok(watcher::Event::Apply(object))) => return Next::Out(Ok(object)),
+            Some(Ok(watcher::Event::Delete(_))) => {}
+        }
+        Next::Continue
+    }
 }
 
 /// The objects of a reflected watch (as `applied_objects` yields them), with the initial
@@ -79,11 +106,22 @@ where
         events,
         backlog: VecDeque::new(),
         pacer,
+        listing: false,
         ended: false,
     };
     futures::stream::unfold(state, |mut st: State<S, K>| async move {
         loop {
-            if !st.backlog.is_empty() && st.pacer.room() {
+            // What the watch already has comes first: a live change goes straight out,
+            // the list into the backlog.
+            if !st.ended
+                && let Some(event) = st.events.next().now_or_never()
+            {
+                match st.take(event) {
+                    Next::Out(item) => return Some((item, st)),
+                    Next::Continue => continue,
+                }
+            }
+            if !st.listing && !st.backlog.is_empty() && st.pacer.room() {
                 let object: K = st.backlog.pop_front()?;
                 st.pacer
                     .release(object.meta().uid.clone().unwrap_or_default());
@@ -92,15 +130,13 @@ where
             if st.ended && st.backlog.is_empty() {
                 return None;
             }
-            let waiting = !st.backlog.is_empty();
+            let waiting = !st.listing && !st.backlog.is_empty();
             tokio::select! {
-                event = st.events.next(), if !st.ended => match event {
-                    None => st.ended = true,
-                    Some(Err(e)) => return Some((Err(e), st)),
-                    Some(Ok(watcher::Event::InitApply(object))) => st.backlog.push_back(object),
-                    Some(Ok(watcher::Event::Apply(object))) => return Some((Ok(object), st)),
-                    Some(Ok(_)) => {}
-                },
+                event = st.events.next(), if !st.ended => {
+                    if let Next::Out(item) = st.take(event) {
+                        return Some((item, st));
+                    }
+                }
                 () = st.pacer.taken.notified(), if waiting => {}
                 // Released objects that were never taken are forgotten after a while.
                 () = tokio::time::sleep(FORGET_AFTER), if waiting => {}
@@ -133,7 +169,7 @@ mod tests {
         }
         tx.unbounded_send(Ok(watcher::Event::InitDone)).unwrap();
         let name = |o: Option<Result<ConfigMap, ()>>| o.unwrap().unwrap().metadata.name.unwrap();
-        // Two of the backlog go in; the rest wait until those are taken.
+        // Once the list is complete, two of it go in; the rest wait until those are taken.
         assert_eq!(name(objects.next().await), "old-0");
         assert_eq!(name(objects.next().await), "old-1");
         tx.unbounded_send(Ok(watcher::Event::Apply(object("new"))))
@@ -145,5 +181,19 @@ mod tests {
         pacer.taken("uid-old-2");
         assert_eq!(name(objects.next().await), "old-3");
         assert_eq!(name(objects.next().await), "old-4");
+    }
+
+    #[tokio::test]
+    async fn nothing_of_a_list_is_released_before_it_is_complete() {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Result<watcher::Event<ConfigMap>, ()>>();
+        let mut objects = Box::pin(paced(rx, Pacer::new(8)));
+        tx.unbounded_send(Ok(watcher::Event::Init)).unwrap();
+        tx.unbounded_send(Ok(watcher::Event::InitApply(object("a"))))
+            .unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(50), objects.next()).await;
+        assert!(early.is_err(), "released before InitDone");
+        tx.unbounded_send(Ok(watcher::Event::InitDone)).unwrap();
+        let a = objects.next().await.unwrap().unwrap();
+        assert_eq!(a.metadata.name.as_deref(), Some("a"));
     }
 }
