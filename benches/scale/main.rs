@@ -284,6 +284,7 @@ async fn floor(bench: &Bench, report: &mut Report) -> Duration {
     let client = bench.plane.client_as("floor").await;
     namespace(&client, "floor").await;
     let api: Api<Secret> = Api::namespaced(client.clone(), "floor");
+    let cpu_before = bench.cpu(&[]);
     let started = Instant::now();
     bench
         .create_all(&api, n, |i| secret(&format!("floor-{i}"), "floor"))
@@ -304,6 +305,10 @@ async fn floor(bench: &Bench, report: &mut Report) -> Duration {
         .collect::<Vec<_>>()
         .await;
     let took = started.elapsed();
+    report.note(format!(
+        "floor ({n} Secrets created and updated): {}",
+        cpu_between(&cpu_before, &bench.cpu(&[]), took)
+    ));
     report.figure(
         "floor",
         format!(

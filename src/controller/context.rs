@@ -130,6 +130,7 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     written: Mutex<HashMap<String, Timestamp>>,
     honoured: Mutex<HashMap<String, String>>,
+    versions: Mutex<HashMap<String, u64>>,
     started: Timestamp,
 }
 
@@ -188,6 +189,7 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             written: Mutex::new(HashMap::new()),
             honoured: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
             listings: Listings::default(),
             started,
         }
@@ -313,9 +315,36 @@ impl Context {
         lock(&self.honoured).get(uid).cloned()
     }
 
+    /// Records the `resourceVersion` this process's last write of `uid` produced.
+    pub fn wrote_version(&self, uid: &str, version: Option<&str>) {
+        if let Some(version) = version.and_then(|v| v.parse::<u64>().ok()) {
+            lock(&self.versions).insert(uid.to_owned(), version);
+        }
+    }
+
+    /// Whether `object` is older than this process's last write of it: the watch has not
+    /// delivered that write yet, and deciding on the cached copy would act on a status
+    /// already superseded (a second rotation, a condition written back). Resource
+    /// versions are etcd revisions; one that does not parse is taken as current.
+    pub fn is_stale<K: Resource>(&self, object: &K) -> bool {
+        let meta = object.meta();
+        let (Some(uid), Some(cached)) = (
+            meta.uid.as_deref(),
+            meta.resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok()),
+        ) else {
+            return false;
+        };
+        lock(&self.versions)
+            .get(uid)
+            .is_some_and(|ours| cached < *ours)
+    }
+
     /// Forgets a deleted object's in-memory state.
     pub fn forget(&self, uid: &str) {
         lock(&self.written).remove(uid);
+        lock(&self.versions).remove(uid);
         lock(&self.honoured).remove(uid);
         lock(&self.failures).remove(uid);
         lock(&self.checked).remove(uid);

@@ -13,13 +13,14 @@ use super::error::{Error, remedy};
 use crate::api::FIELD_MANAGER;
 use crate::api::conditions::{READY, new_condition, set_condition};
 
-/// Applies `status` to `object` when it differs from `current`. Returns whether it wrote.
+/// Applies `status` to `object` when it differs from `current`. Returns the object's new
+/// `resourceVersion` when it wrote.
 pub async fn write<K, S>(
     client: &kube::Client,
     object: &K,
     current: Option<&S>,
     status: &S,
-) -> Result<bool, Error>
+) -> Result<Option<String>, Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -32,7 +33,7 @@ where
         current == status || serde_json::to_value(current).ok() == serde_json::to_value(status).ok()
     });
     if unchanged {
-        return Ok(false);
+        return Ok(None);
     }
     if tracing::enabled!(tracing::Level::TRACE) {
         tracing::trace!(
@@ -49,23 +50,24 @@ where
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        &object.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|e| {
-        Error::kube(
-            format!(
-                "writing the status of {} {}",
-                K::kind(&()),
-                object.name_any()
-            ),
-            e,
+    let written = api
+        .patch_status(
+            &object.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
         )
-    })?;
-    Ok(true)
+        .await
+        .map_err(|e| {
+            Error::kube(
+                format!(
+                    "writing the status of {} {}",
+                    K::kind(&()),
+                    object.name_any()
+                ),
+                e,
+            )
+        })?;
+    Ok(written.resource_version())
 }
 
 /// Sets `Ready=True` with `reason` and `message`.

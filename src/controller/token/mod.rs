@@ -19,6 +19,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -140,6 +141,22 @@ pub const PENDING_RECHECK: std::time::Duration = std::time::Duration::from_secs(
 
 pub async fn reconcile(token: Arc<SnowflakeToken>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
+    // Woken (by its Secret's event, say) before the watch delivered this process's own
+    // last write of it: decide on the object as it is, not on the cached copy.
+    let token = if ctx.is_stale(&*token) {
+        let api: Api<SnowflakeToken> =
+            Api::namespaced(ctx.client.clone(), &token.namespace().unwrap_or_default());
+        match api
+            .get_opt(&token.name_any())
+            .await
+            .map_err(|e| Error::kube("reading the token", e))?
+        {
+            Some(fresh) => Arc::new(fresh),
+            None => return Ok(Action::await_change()),
+        }
+    } else {
+        token
+    };
     let result = if token.metadata.deletion_timestamp.is_some() {
         clean_up(&token, &ctx).await
     } else {
@@ -280,7 +297,8 @@ async fn converge(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
         next.expires_at.as_ref().map(|t| t.0),
         next.renewal_time.as_ref().map(|t| t.0),
     );
-    status::write(&ctx.client, token, current.as_ref(), &next).await?;
+    let version = status::write(&ctx.client, token, current.as_ref(), &next).await?;
+    ctx.wrote_version(&uid, version.as_deref());
     for (type_, reason, note) in events {
         ctx.event(token, type_, reason, "Reconcile", note).await;
     }
