@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use snowflake_token_operator::api::{SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken};
+use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
 use snowflake_token_operator::snowflake::{
     Account, JwtSigner, PrivateKey, SnowflakeApi, SnowflakeClient, SqlApiClient, SqlApiConfig,
     SystemClock,
@@ -532,11 +533,16 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
     );
 
     // The same through a burst of 429s.
-    let fault = serde_json::json!({
-        "kind": {"tooManyRequests": {"retryAfterSecs": null}},
-        "count": flags.throttle_burst,
-        "path": "/api/v2/statements",
-    });
+    let fault = serde_json::to_value(
+        FaultSpec::new(
+            FaultKind::TooManyRequests {
+                retry_after_secs: None,
+            },
+            flags.throttle_burst,
+        )
+        .on_path("/api/v2/statements"),
+    )
+    .expect("fault JSON");
     let failures_before =
         operator_metric(bench, operator.metrics, "snowflake_operator_failures_total").await;
     let throttled = rotate_all(bench, &tokens, "bench-2", total, Some(fault)).await;
@@ -636,13 +642,18 @@ async fn rotate_all(
     bench.reset_peaks().await;
     let mark = bench.audit();
     if let Some(fault) = fault {
-        bench
+        let answer = bench
             .http
             .post(format!("{}/_emulator/faults", bench.emulator_url))
             .json(&fault)
             .send()
             .await
             .expect("fault");
+        assert!(
+            answer.status().is_success(),
+            "the emulator refused the fault: {}",
+            answer.text().await.unwrap_or_default()
+        );
     }
     let cpu_before = bench.cpu(&[]);
     let started = Instant::now();

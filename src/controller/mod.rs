@@ -198,13 +198,34 @@ where
         + Sync
         + 'static,
 {
-    let events = watcher(api, config)
+    let mut events = watcher(api, config)
         .default_backoff()
         .inspect_ok(move |event| mark_synced(&synced[index], event))
         .modify(strip)
         .reflect(writer)
         .boxed();
-    pacer::paced(events, pacer)
+    // The watch is read by a task of its own, so the cache stays current while the
+    // controller is busy: a controller polls its triggers only when a worker is free,
+    // and other controllers read this cache (a token checks its user's readiness in it).
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                event = events.next() => {
+                    let Some(event) = event else { break };
+                    if tx.send(event).is_err() {
+                        break;
+                    }
+                }
+                () = tx.closed() => break,
+            }
+        }
+    });
+    let received = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|event| (event, rx))
+    })
+    .boxed();
+    pacer::paced(received, pacer)
 }
 
 /// A watch of `K` in scope, cached in `writer`, without managed fields.
