@@ -269,6 +269,10 @@ async fn run(flags: Flags) -> Report {
     tokens::emulator_ceiling(&bench, &mut report).await;
     let floor = floor(&bench, &mut report).await;
     tokens::run(&bench, &mut report, floor).await;
+    if let Some(out) = &flags.out {
+        // Written now too, so a long peer run that is cut short leaves our figures.
+        let _ = std::fs::write(out, report.markdown(&flags));
+    }
     if flags.peer {
         peer::run(&bench, &mut report, floor).await;
     }
