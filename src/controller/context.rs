@@ -71,7 +71,16 @@ impl Default for Config {
             connection_interval: Duration::from_secs(300),
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
-            snowflake: SqlApiConfig::default(),
+            snowflake: SqlApiConfig {
+                // Patient with throttling: a burst of 429s (Snowflake's rate limit) is
+                // ridden out (about a minute of jittered backoff) rather than turned into
+                // a failed reconcile; a statement's deadline still bounds it.
+                retry: crate::snowflake::RetryPolicy {
+                    max_attempts: 12,
+                    ..crate::snowflake::RetryPolicy::default()
+                },
+                ..SqlApiConfig::default()
+            },
             clock: Arc::new(SystemClock),
             instance: "snowflake-token-operator".into(),
         }
