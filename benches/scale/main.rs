@@ -119,8 +119,9 @@ pub struct Bench {
 }
 
 impl Bench {
-    /// CPU time used so far by every process of the run: the control plane's, the
-    /// emulator, this program, and `extra`.
+    /// CPU time used so far by every process of the run: the control plane's and the
+    /// operator (its kubeconfig lives in the control plane's folder), the emulator, this
+    /// program, and `extra`.
     pub fn cpu(&self, extra: &[(&str, u32)]) -> Vec<(String, Duration)> {
         let mut all: Vec<(String, Duration)> =
             procs::pids_matching(&self.plane.dir.display().to_string())

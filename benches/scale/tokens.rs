@@ -343,7 +343,7 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
     };
     let cold_all = cold.last().copied().unwrap_or_default();
     report.set_cold_start(cold_all);
-    let cpu_after = bench.cpu(&[("operator", operator.process.pid())]);
+    let cpu_after = bench.cpu(&[]);
     report.note(format!(
         "cold start of {n} tokens: {}",
         super::cpu_between(&cpu_before, &cpu_after, cold_all)
@@ -494,7 +494,7 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
         None,
     );
     report.note(format!(
-        "forced rotation of {total} tokens: {} (the operator's own CPU is in the cold-start line's terms: it runs as `operator`)",
+        "forced rotation of {total} tokens: {}",
         rotation.cpu
     ));
     report.figure(
