@@ -180,13 +180,35 @@ fn mark_synced<K>(synced: &AtomicBool, event: &watcher::Event<K>) {
     }
 }
 
-/// A watch of `K` in scope, cached in `writer`, without managed fields, its initial list
-/// paced by `pacer` (see [`pacer`]).
-fn reflected_paced<K>(
+/// A watch of `K` in scope, cached in `writer`, without managed fields: its events.
+fn reflecting<K>(
     api: Api<K>,
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
     (synced, index): (Arc<[AtomicBool; 4]>, usize),
+) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(api, config)
+        .default_backoff()
+        .inspect_ok(move |event| mark_synced(&synced[index], event))
+        .modify(strip)
+        .reflect(writer)
+}
+
+/// [`reflecting`], its objects with the initial list paced by `pacer` (see [`pacer`]).
+fn reflected_paced<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+    synced: (Arc<[AtomicBool; 4]>, usize),
     pacer: Arc<pacer::Pacer>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
@@ -198,12 +220,7 @@ where
         + Sync
         + 'static,
 {
-    let mut events = watcher(api, config)
-        .default_backoff()
-        .inspect_ok(move |event| mark_synced(&synced[index], event))
-        .modify(strip)
-        .reflect(writer)
-        .boxed();
+    let mut events = reflecting(api, config, writer, synced).boxed();
     // The watch is read by a task of its own, so the cache stays current while the
     // controller is busy: a controller polls its triggers only when a worker is free,
     // and other controllers read this cache (a token checks its user's readiness in it).
@@ -226,30 +243,6 @@ where
     })
     .boxed();
     pacer::paced(received, pacer)
-}
-
-/// A watch of `K` in scope, cached in `writer`, without managed fields.
-fn reflected<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    writer: reflector::store::Writer<K>,
-    (synced, index): (Arc<[AtomicBool; 4]>, usize),
-) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    watcher(api, config)
-        .default_backoff()
-        .inspect_ok(move |event| mark_synced(&synced[index], event))
-        .modify(strip)
-        .reflect(writer)
-        .applied_objects()
 }
 
 /// Starts the three controllers; they run until [`Running::stop`].
@@ -276,12 +269,13 @@ pub fn start(
 
     let synced: Arc<[AtomicBool; 4]> = Arc::default();
 
-    let conn_stream = reflected(
+    let conn_stream = reflecting(
         scoped(&client, ns),
         ours.clone(),
         conn_writer,
         (synced.clone(), 0),
     )
+    .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
     // A few batches of the initial list ahead of the workers; new objects go first.
     let user_pacer = pacer::Pacer::new(usize::from(config.concurrency) * 2);
