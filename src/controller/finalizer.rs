@@ -90,6 +90,13 @@ pub enum CleanupClient {
 /// released anyway (with an event naming what to remove by hand).
 pub const CLEANUP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
+/// How long the last attempt of a cleanup may take. The client's own retry budget (a
+/// minute and more of backoff against an unreachable account) is meant for a resource that
+/// stays; a namespace being deleted should not wait that long per object for a Snowflake
+/// that is gone, so the attempt is cut off here and the resource released with the
+/// by-hand event.
+pub const LAST_ATTEMPT_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Whether cleanup of `object` should be tried once and then given up on: its namespace is
 /// being deleted (the connection and its key go with it), or it has waited longer than
 /// [`CLEANUP_PATIENCE`]. Deletion times are wall-clock times of the API server.
@@ -215,7 +222,17 @@ where
         }
     };
     let last_attempt = connection_leaving || last_attempt(ctx, object).await;
-    match remove(client).await {
+    let outcome = if last_attempt {
+        tokio::time::timeout(LAST_ATTEMPT_LIMIT, remove(client))
+            .await
+            .unwrap_or(Err(crate::snowflake::Error::Timeout {
+                what: "the last cleanup attempt",
+                after: LAST_ATTEMPT_LIMIT,
+            }))
+    } else {
+        remove(client).await
+    };
+    match outcome {
         Ok(detail) => {
             ctx.event(
                 object,
