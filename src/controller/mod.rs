@@ -207,7 +207,7 @@ where
 fn reflected_paced<K>(
     api: Api<K>,
     config: watcher::Config,
-    writer: reflector::store::Writer<K>,
+    (store, writer): (Store<K>, reflector::store::Writer<K>),
     synced: (Arc<[AtomicBool; 4]>, usize),
     pacer: Arc<pacer::Pacer>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
@@ -242,7 +242,7 @@ where
         rx.recv().await.map(|event| (event, rx))
     })
     .boxed();
-    pacer::paced(received, pacer)
+    pacer::paced(received, store, pacer)
 }
 
 /// Starts the three controllers; they run until [`Running::stop`].
@@ -283,7 +283,7 @@ pub fn start(
     let user_stream = reflected_paced(
         scoped(&client, ns),
         ours.clone(),
-        user_writer,
+        (users.clone(), user_writer),
         (synced.clone(), 1),
         user_pacer.clone(),
     )
@@ -291,7 +291,7 @@ pub fn start(
     let token_stream = reflected_paced(
         scoped(&client, ns),
         ours.clone(),
-        token_writer,
+        (tokens.clone(), token_writer),
         (synced.clone(), 2),
         token_pacer.clone(),
     )
@@ -355,6 +355,7 @@ pub fn start(
         .for_each(|_| futures::future::ready(()));
 
     let user_store = users.clone();
+    let waiting_users = user_pacer.clone();
     let user_controller = Controller::for_stream(user_stream, users.clone())
         .with_config(controller_config.clone())
         .watches_stream(conns_for_users, move |conn| {
@@ -363,6 +364,11 @@ pub fn start(
                 .state()
                 .into_iter()
                 .filter(|u| u.namespace() == ns && u.spec.connection_ref.name == conn.name_any())
+                // One still in the initial list is reconciled in its turn, which comes
+                // after the connection's verdict anyway.
+                .filter(|u| {
+                    !waiting_users.is_waiting(&ns.clone().unwrap_or_default(), &u.name_any())
+                })
                 .map(|u| ObjectRef::from_obj(&*u))
                 .collect::<Vec<_>>()
         })
@@ -370,7 +376,7 @@ pub fn start(
         .graceful_shutdown_on(shutdown())
         .run(
             move |user, ctx| {
-                user_pacer.taken(user.meta().uid.as_deref().unwrap_or_default());
+                user_pacer.taken(&*user);
                 service_user::reconcile(user, ctx)
             },
             error_policy,
@@ -378,15 +384,20 @@ pub fn start(
         )
         .for_each(|_| futures::future::ready(()));
 
-    let by_connection = tokens.clone();
-    let by_user = tokens.clone();
+    let by_connection = (tokens.clone(), token_pacer.clone());
+    let by_user = (tokens.clone(), token_pacer.clone());
+    let waiting_tokens = token_pacer.clone();
     let token_controller = Controller::for_stream(token_stream, tokens.clone())
         .with_config(controller_config)
-        .watches_stream(secret_stream, |secret: Secret| {
+        .watches_stream(secret_stream, move |secret: Secret| {
+            let namespace = secret.namespace().unwrap_or_default();
+            // The Secrets' own initial list names every token with a Secret: those still
+            // in the tokens' initial list read their Secret in their turn.
             secret
                 .labels()
                 .get(TOKEN_LABEL)
-                .map(|name| ObjectRef::new(name).within(&secret.namespace().unwrap_or_default()))
+                .filter(|name| !waiting_tokens.is_waiting(&namespace, name))
+                .map(|name| ObjectRef::new(name).within(&namespace))
         })
         .watches_stream(conns_for_tokens, move |conn| {
             dependents(&by_connection, &conn, |t| &t.spec.connection_ref.name)
@@ -404,7 +415,7 @@ pub fn start(
         .graceful_shutdown_on(shutdown())
         .run(
             move |token, ctx| {
-                token_pacer.taken(token.meta().uid.as_deref().unwrap_or_default());
+                token_pacer.taken(&*token);
                 token::reconcile(token, ctx)
             },
             error_policy,
@@ -435,9 +446,12 @@ pub fn start(
     }
 }
 
-/// The tokens of `object`'s namespace whose reference (`name_of`) names it.
+/// The tokens of `object`'s namespace whose reference (`name_of`) names it, but for those
+/// still waiting in the initial list (their turn comes after this verdict anyway; waking
+/// them now would rebuild the whole backlog in front of a person's new token when every
+/// user of a cold start turns Ready).
 fn dependents<K: Resource>(
-    tokens: &Store<SnowflakeToken>,
+    (tokens, pacer): &(Store<SnowflakeToken>, Arc<pacer::Pacer>),
     object: &K,
     name_of: impl Fn(&SnowflakeToken) -> &str,
 ) -> Vec<ObjectRef<SnowflakeToken>> {
@@ -447,6 +461,7 @@ fn dependents<K: Resource>(
         .state()
         .into_iter()
         .filter(|t| t.metadata.namespace == ns && name_of(t) == name)
+        .filter(|t| !pacer.is_waiting(ns.as_deref().unwrap_or_default(), &t.name_any()))
         .map(|t| ObjectRef::from_obj(&*t))
         .collect()
 }

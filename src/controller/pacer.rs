@@ -5,12 +5,13 @@
 //! it (a few batches ahead), while objects created or changed after the list go straight
 //! in: a person's `kubectl apply` is served next, whatever the backlog.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, Stream, StreamExt};
 use kube::Resource;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use tokio::sync::Notify;
 
@@ -18,11 +19,36 @@ use tokio::sync::Notify;
 /// another request by the scheduler) stops counting against the limit.
 const FORGET_AFTER: Duration = Duration::from_secs(10);
 
-/// Counts initial-list objects handed to a controller and not yet reconciled.
+/// An object by namespace and name.
+type Key = (String, String);
+
+fn key_of(meta: &kube::api::ObjectMeta) -> Key {
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+#[derive(Debug, Default)]
+struct Books {
+    /// Objects of the initial list not yet handed over (nor reconciled another way).
+    waiting: HashSet<Key>,
+    /// Objects handed over and not yet reconciled, with when.
+    released: HashMap<Key, Instant>,
+}
+
+/// Keeps the books of a paced initial list: what still waits in the backlog, and what was
+/// handed to the controller and not yet reconciled.
+///
+/// Other triggers of the controller (a dependency becoming ready, an owned Secret's
+/// event) ask [`Pacer::is_waiting`] first and leave a waiting object alone: it is
+/// reconciled when its turn comes, so they do not rebuild the backlog in front of a
+/// person's new object. An object reconciled some other way meanwhile (a live change) is
+/// struck from the backlog, so its turn costs nothing.
 #[derive(Debug)]
 pub struct Pacer {
     limit: usize,
-    released: Mutex<HashMap<String, Instant>>,
+    books: Mutex<Books>,
     taken: Notify,
 }
 
@@ -31,38 +57,71 @@ impl Pacer {
     pub fn new(limit: usize) -> Arc<Self> {
         Arc::new(Self {
             limit: limit.max(1),
-            released: Mutex::default(),
+            books: Mutex::default(),
             taken: Notify::new(),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
-        self.released
+    fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
+        self.books
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn room(&self) -> bool {
-        let mut released = self.lock();
-        released.retain(|_, at| at.elapsed() < FORGET_AFTER);
-        released.len() < self.limit
+        let mut books = self.lock();
+        books.released.retain(|_, at| at.elapsed() < FORGET_AFTER);
+        books.released.len() < self.limit
     }
 
-    fn release(&self, uid: String) {
-        self.lock().insert(uid, Instant::now());
+    fn enqueue(&self, key: Key) {
+        self.lock().waiting.insert(key);
     }
 
-    /// A reconcile of `uid` began: its place goes to the next object of the backlog.
-    pub fn taken(&self, uid: &str) {
-        if self.lock().remove(uid).is_some() {
+    fn drop_waiting(&self, key: &Key) {
+        self.lock().waiting.remove(key);
+    }
+
+    /// Moves `key` from the backlog to the released; false if it no longer waits
+    /// (reconciled meanwhile, deleted, or a duplicate of a relist).
+    fn release(&self, key: Key) -> bool {
+        let mut books = self.lock();
+        if !books.waiting.remove(&key) {
+            return false;
+        }
+        books.released.insert(key, Instant::now());
+        true
+    }
+
+    fn forget_released(&self, key: &Key) {
+        self.lock().released.remove(key);
+    }
+
+    /// Whether the object `namespace`/`name` waits in the backlog of the initial list.
+    pub fn is_waiting(&self, namespace: &str, name: &str) -> bool {
+        self.lock()
+            .waiting
+            .contains(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    /// A reconcile of `object` began: it leaves the backlog if it was there, and its
+    /// place among the released goes to the next object.
+    pub fn taken(&self, object: &impl Resource) {
+        let key = key_of(object.meta());
+        let mut books = self.lock();
+        books.waiting.remove(&key);
+        if books.released.remove(&key).is_some() {
             self.taken.notify_one();
         }
     }
 }
 
-struct State<S, K> {
+struct State<S, K: Resource<DynamicType = ()> + 'static> {
     events: S,
-    backlog: VecDeque<K>,
+    /// The initial list in order; the objects themselves are read from the store when
+    /// their turn comes (a second copy of 10,000 objects is memory the store already holds).
+    backlog: VecDeque<ObjectRef<K>>,
+    store: Store<K>,
     pacer: Arc<Pacer>,
     /// Between `Init` and `InitDone`: the store is swapped in only at `InitDone`, so
     /// nothing of the list is released before (its reconcile would find no object).
@@ -78,33 +137,71 @@ enum Next<K, E> {
 
 impl<S, K> State<S, K>
 where
-    K: Resource,
+    K: Resource<DynamicType = ()> + Clone + 'static,
 {
     fn take<E>(&mut self, event: Option<Result<watcher::Event<K>, E>>) -> Next<K, E> {
         match event {
-            None => self.ended = true,
+            None => {
+                tracing::debug!(backlog = self.backlog.len(), "pacer: the watch ended");
+                self.ended = true;
+            }
             Some(Err(e)) => return Next::Out(Err(e)),
-            Some(Ok(watcher::Event::Init)) => self.listing = true,
-            Some(Ok(watcher::Event::InitApply(object))) => self.backlog.push_back(object),
-            Some(Ok(watcher::Event::InitDone)) => self.listing = false,
+            Some(Ok(watcher::Event::Init)) => {
+                tracing::debug!(backlog = self.backlog.len(), "pacer: a list began");
+                self.listing = true;
+            }
+            Some(Ok(watcher::Event::InitApply(object))) => {
+                self.pacer.enqueue(key_of(object.meta()));
+                self.backlog.push_back(ObjectRef::from_obj(&object));
+            }
+            Some(Ok(watcher::Event::InitDone)) => {
+                tracing::debug!(backlog = self.backlog.len(), "pacer: the list is complete");
+                self.listing = false;
+            }
             Some(Ok(watcher::Event::Apply(object))) => return Next::Out(Ok(object)),
-            Some(Ok(watcher::Event::Delete(_))) => {}
+            Some(Ok(watcher::Event::Delete(object))) => {
+                self.pacer.drop_waiting(&key_of(object.meta()));
+            }
         }
         Next::Continue
+    }
+
+    /// The next object of the backlog still waiting, as the store has it now.
+    fn next_waiting(&mut self) -> Option<K> {
+        while let Some(reference) = self.backlog.pop_front() {
+            let key = (
+                reference.namespace.clone().unwrap_or_default(),
+                reference.name.clone(),
+            );
+            if !self.pacer.release(key.clone()) {
+                continue;
+            }
+            match self.store.get(&reference) {
+                Some(object) => return Some((*object).clone()),
+                // Deleted between the list and its turn.
+                None => self.pacer.forget_released(&key),
+            }
+        }
+        None
     }
 }
 
 /// The objects of a reflected watch (as `applied_objects` yields them), with the initial
-/// list paced by `pacer`.
-pub fn paced<K, S, E>(events: S, pacer: Arc<Pacer>) -> impl Stream<Item = Result<K, E>> + Send
+/// list paced by `pacer`; `store` is the cache the watch fills.
+pub fn paced<K, S, E>(
+    events: S,
+    store: Store<K>,
+    pacer: Arc<Pacer>,
+) -> impl Stream<Item = Result<K, E>> + Send
 where
-    K: Resource + Send + 'static,
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
     E: Send + 'static,
     S: Stream<Item = Result<watcher::Event<K>, E>> + Send + Unpin + 'static,
 {
     let state = State {
         events,
         backlog: VecDeque::new(),
+        store,
         pacer,
         listing: false,
         ended: false,
@@ -122,10 +219,11 @@ where
                 }
             }
             if !st.listing && !st.backlog.is_empty() && st.pacer.room() {
-                let object: K = st.backlog.pop_front()?;
-                st.pacer
-                    .release(object.meta().uid.clone().unwrap_or_default());
-                return Some((Ok(object), st));
+                if let Some(object) = st.next_waiting() {
+                    tracing::trace!(backlog = st.backlog.len(), "pacer: released one");
+                    return Some((Ok(object), st));
+                }
+                continue;
             }
             if st.ended && st.backlog.is_empty() {
                 return None;
@@ -139,7 +237,9 @@ where
                 }
                 () = st.pacer.taken.notified(), if waiting => {}
                 // Released objects that were never taken are forgotten after a while.
-                () = tokio::time::sleep(FORGET_AFTER), if waiting => {}
+                () = tokio::time::sleep(FORGET_AFTER), if waiting => {
+                    tracing::debug!(backlog = st.backlog.len(), "pacer: released objects not taken in time");
+                }
             }
         }
     })
@@ -149,51 +249,113 @@ where
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::reflector;
 
     fn object(name: &str) -> ConfigMap {
         let mut map = ConfigMap::default();
         map.metadata.name = Some(name.into());
+        map.metadata.namespace = Some("ns".into());
         map.metadata.uid = Some(format!("uid-{name}"));
         map
     }
 
+    type Events = futures::channel::mpsc::UnboundedSender<Result<watcher::Event<ConfigMap>, ()>>;
+
+    /// A watch as `reflecting` gives it: each event in the store before it is passed on.
+    struct Watch {
+        tx: Events,
+        writer: reflector::store::Writer<ConfigMap>,
+    }
+
+    impl Watch {
+        fn send(&mut self, event: watcher::Event<ConfigMap>) {
+            self.writer.apply_watcher_event(&event);
+            self.tx.unbounded_send(Ok(event)).unwrap();
+        }
+
+        fn list(&mut self, names: &[&str]) {
+            self.send(watcher::Event::Init);
+            for name in names {
+                self.send(watcher::Event::InitApply(object(name)));
+            }
+            self.send(watcher::Event::InitDone);
+        }
+    }
+
+    type Objects = std::pin::Pin<Box<dyn Stream<Item = Result<ConfigMap, ()>> + Send>>;
+
+    fn start(limit: usize) -> (Watch, Arc<Pacer>, Objects) {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let (store, writer) = reflector::store();
+        let pacer = Pacer::new(limit);
+        let objects = Box::pin(paced(rx, store, pacer.clone()));
+        (Watch { tx, writer }, pacer, objects)
+    }
+
+    fn name(o: Option<Result<ConfigMap, ()>>) -> String {
+        o.unwrap().unwrap().metadata.name.unwrap()
+    }
+
     #[tokio::test]
     async fn a_live_change_overtakes_the_initial_list() {
-        let (tx, rx) = futures::channel::mpsc::unbounded::<Result<watcher::Event<ConfigMap>, ()>>();
-        let pacer = Pacer::new(2);
-        let mut objects = Box::pin(paced(rx, pacer.clone()));
-        tx.unbounded_send(Ok(watcher::Event::Init)).unwrap();
-        for i in 0..5 {
-            tx.unbounded_send(Ok(watcher::Event::InitApply(object(&format!("old-{i}")))))
-                .unwrap();
-        }
-        tx.unbounded_send(Ok(watcher::Event::InitDone)).unwrap();
-        let name = |o: Option<Result<ConfigMap, ()>>| o.unwrap().unwrap().metadata.name.unwrap();
+        let (mut watch, pacer, mut objects) = start(2);
+        watch.list(&["old-0", "old-1", "old-2", "old-3", "old-4"]);
         // Once the list is complete, two of it go in; the rest wait until those are taken.
         assert_eq!(name(objects.next().await), "old-0");
         assert_eq!(name(objects.next().await), "old-1");
-        tx.unbounded_send(Ok(watcher::Event::Apply(object("new"))))
-            .unwrap();
+        assert!(pacer.is_waiting("ns", "old-2"));
+        watch.send(watcher::Event::Apply(object("new")));
         assert_eq!(name(objects.next().await), "new", "a new object goes first");
-        pacer.taken("uid-old-0");
+        pacer.taken(&object("old-0"));
         assert_eq!(name(objects.next().await), "old-2");
-        pacer.taken("uid-old-1");
-        pacer.taken("uid-old-2");
+        pacer.taken(&object("old-1"));
+        pacer.taken(&object("old-2"));
         assert_eq!(name(objects.next().await), "old-3");
         assert_eq!(name(objects.next().await), "old-4");
+        assert!(!pacer.is_waiting("ns", "old-4"));
     }
 
     #[tokio::test]
     async fn nothing_of_a_list_is_released_before_it_is_complete() {
-        let (tx, rx) = futures::channel::mpsc::unbounded::<Result<watcher::Event<ConfigMap>, ()>>();
-        let mut objects = Box::pin(paced(rx, Pacer::new(8)));
-        tx.unbounded_send(Ok(watcher::Event::Init)).unwrap();
-        tx.unbounded_send(Ok(watcher::Event::InitApply(object("a"))))
-            .unwrap();
+        let (mut watch, _pacer, mut objects) = start(8);
+        watch.send(watcher::Event::Init);
+        watch.send(watcher::Event::InitApply(object("a")));
         let early = tokio::time::timeout(Duration::from_millis(50), objects.next()).await;
         assert!(early.is_err(), "released before InitDone");
-        tx.unbounded_send(Ok(watcher::Event::InitDone)).unwrap();
-        let a = objects.next().await.unwrap().unwrap();
-        assert_eq!(a.metadata.name.as_deref(), Some("a"));
+        watch.send(watcher::Event::InitDone);
+        assert_eq!(name(objects.next().await), "a");
+    }
+
+    #[tokio::test]
+    async fn what_was_reconciled_or_deleted_meanwhile_does_not_take_a_turn() {
+        let (mut watch, pacer, mut objects) = start(1);
+        watch.list(&["a", "b", "c", "d"]);
+        assert_eq!(name(objects.next().await), "a");
+        // b is reconciled through another trigger (a live change), c is deleted.
+        pacer.taken(&object("b"));
+        watch.send(watcher::Event::Delete(object("c")));
+        assert!(!pacer.is_waiting("ns", "b"));
+        // Without this, a turn would go to b (which the scheduler would drop as done)
+        // and the backlog would stall until the release was forgotten.
+        pacer.taken(&object("a"));
+        assert_eq!(name(objects.next().await), "d");
+        assert!(!pacer.is_waiting("ns", "c"));
+    }
+
+    #[tokio::test]
+    async fn the_released_object_is_the_store_s_current_one() {
+        let (mut watch, pacer, mut objects) = start(1);
+        watch.list(&["a", "b"]);
+        assert_eq!(name(objects.next().await), "a");
+        let mut changed = object("b");
+        changed.data = Some([("k".to_owned(), "v".to_owned())].into());
+        // A change made while b waits updates the store (and goes out as a live change).
+        watch.send(watcher::Event::Apply(changed.clone()));
+        assert_eq!(name(objects.next().await), "b");
+        pacer.taken(&object("a"));
+        // b was not reconciled yet (only handed over), so it still takes its turn, as
+        // the store holds it now.
+        let released = objects.next().await.unwrap().unwrap();
+        assert_eq!(released.data, changed.data);
     }
 }
