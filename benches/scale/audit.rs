@@ -60,7 +60,7 @@ impl Mark {
         api.create(&kube::api::PostParams::default(), &map)
             .await
             .expect("sentinel write");
-        let text = super::procs::until(Duration::from_secs(30), "the audit log to flush", || {
+        let text = super::procs::until(Duration::from_secs(180), "the audit log to flush", || {
             let text = read_from(&self.path, self.offset);
             let found = text.contains(&sentinel);
             async move { found.then_some(text) }

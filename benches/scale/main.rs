@@ -67,6 +67,11 @@ pub struct Flags {
     /// write-count target is missed (never on an absolute time).
     #[arg(long)]
     smoke: bool,
+    /// Run the cold-start operator under this command (for example `heaptrack -o
+    /// /tmp/operator` or `perf record -g -o /tmp/perf.data --`), to profile it. Its memory
+    /// and CPU figures are then those of the wrapper, not the operator's own.
+    #[arg(long)]
+    profile_with: Option<String>,
     /// Write the report here (Markdown).
     #[arg(long)]
     out: Option<PathBuf>,

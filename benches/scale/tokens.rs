@@ -66,27 +66,35 @@ pub struct Operator {
 }
 
 pub async fn start_operator(bench: &Bench, name: &str) -> Operator {
+    start_operator_with(bench, name, None).await
+}
+
+/// [`start_operator`], wrapped in `profiler` (a command line) when there is one.
+pub async fn start_operator_with(bench: &Bench, name: &str, profiler: Option<&str>) -> Operator {
     let (metrics, health) = (free_port(), free_port());
     let kubeconfig = bench.plane.kubeconfig_as("operator");
-    let process = Process::spawn(
-        name,
-        &bench.binary,
-        &[
-            "run".into(),
-            "--kubeconfig".into(),
-            kubeconfig.display().to_string(),
-            "--metrics-addr".into(),
-            format!("127.0.0.1:{metrics}"),
-            "--health-addr".into(),
-            format!("127.0.0.1:{health}"),
-            "--concurrency".into(),
-            bench.flags.concurrency.to_string(),
-            "--log-format".into(),
-            "json".into(),
-        ],
-        &[],
-        &bench.logs,
-    );
+    let mut program = bench.binary.clone();
+    let mut args: Vec<String> = Vec::new();
+    if let Some(profiler) = profiler {
+        let mut words = profiler.split_whitespace().map(str::to_owned);
+        program = words.next().expect("a profiler command").into();
+        args.extend(words);
+        args.push(bench.binary.display().to_string());
+    }
+    args.extend([
+        "run".into(),
+        "--kubeconfig".into(),
+        kubeconfig.display().to_string(),
+        "--metrics-addr".into(),
+        format!("127.0.0.1:{metrics}"),
+        "--health-addr".into(),
+        format!("127.0.0.1:{health}"),
+        "--concurrency".into(),
+        bench.flags.concurrency.to_string(),
+        "--log-format".into(),
+        "json".into(),
+    ]);
+    let process = Process::spawn(name, &program, &args, &[], &bench.logs);
     let url = format!("http://127.0.0.1:{health}/readyz");
     let http = bench.http.clone();
     until(Duration::from_secs(60), "the operator's /readyz", || {
@@ -291,7 +299,8 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
     let cpu_before = bench.cpu(&[]);
     let cold_mark = bench.audit();
     let started = Instant::now();
-    let operator = start_operator(bench, "operator").await;
+    let operator =
+        start_operator_with(bench, "operator", bench.flags.profile_with.as_deref()).await;
     // New users with a token each while the backlog is worked (from the first Ready
     // token on): someone onboarding an application during a restart.
     let backlog = {

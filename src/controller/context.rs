@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::Resource;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
 use secrecy::SecretString;
 
@@ -133,7 +133,7 @@ pub struct Context {
     pub secrets: Store<Secret>,
     /// Recent `SHOW USER PATS` answers per user.
     pub listings: Listings,
-    recorder: Recorder,
+    events: super::events::Publisher,
     pending: Mutex<HashMap<String, PendingValue>>,
     checked: Mutex<HashMap<String, Timestamp>>,
     failures: Mutex<HashMap<String, u32>>,
@@ -174,10 +174,6 @@ impl Context {
         users: Store<SnowflakeServiceUser>,
         secrets: Store<Secret>,
     ) -> Self {
-        let reporter = Reporter {
-            controller: "snowflake-token-operator".into(),
-            instance: Some(config.instance.clone()),
-        };
         let connector = Connector::new(
             client.clone(),
             config.clock.clone(),
@@ -185,7 +181,11 @@ impl Context {
         );
         let started = whole_seconds(config.clock.now());
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: super::events::Publisher::new(
+                client.clone(),
+                "snowflake-token-operator",
+                &config.instance,
+            ),
             client,
             config,
             metrics,
@@ -237,14 +237,13 @@ impl Context {
         note: String,
     ) {
         let reference: ObjectReference = object.object_ref(&());
-        let event = Event {
+        let said = super::events::Said {
             type_,
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: action.to_owned(),
-            secondary: None,
+            reason,
+            action,
+            note: &note,
         };
-        if let Err(e) = self.recorder.publish(&event, &reference).await {
+        if let Err(e) = self.events.publish(&reference, &said).await {
             tracing::warn!(
                 object = reference.name.as_deref().unwrap_or_default(),
                 namespace = reference.namespace.as_deref().unwrap_or_default(),

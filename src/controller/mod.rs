@@ -19,6 +19,7 @@ pub mod connection;
 pub mod connector;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod finalizer;
 pub mod leader;
 pub mod listings;
@@ -49,7 +50,6 @@ use serde::de::DeserializeOwned;
 pub use context::{Config, Context};
 pub use error::Error;
 
-use crate::api::FIELD_MANAGER;
 use crate::api::conditions::{READY, find};
 use crate::api::keys::{ROTATE_ANNOTATION, TOKEN_LABEL, managed_by_selector};
 use crate::api::{SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken};
@@ -142,15 +142,6 @@ fn readiness_changes<K: Resource>(
 
 fn strip<K: Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;
-}
-
-fn keep_own_managed_fields(secret: &mut Secret) {
-    if let Some(fields) = secret.metadata.managed_fields.as_mut() {
-        fields.retain(|entry| {
-            entry.manager.as_deref() == Some(FIELD_MANAGER)
-                && entry.operation.as_deref() == Some("Apply")
-        });
-    }
 }
 
 fn error_policy<K: Resource<DynamicType = ()>>(
@@ -302,7 +293,7 @@ pub fn start(
             let synced = synced.clone();
             move |event| mark_synced(&synced[3], event)
         })
-        .modify(keep_own_managed_fields)
+        .modify(secret::writer::compact_for_cache)
         .reflect(secret_writer)
         .touched_objects();
 

@@ -99,14 +99,32 @@ impl SqlApiClient {
         config: SqlApiConfig,
     ) -> Result<Self> {
         let http = transport::http_client(config.connect_timeout)?;
+        Ok(Self::with_http_client(http, account, auth, config))
+    }
+
+    /// A client for `account` sharing `http` (its connection pool and TLS configuration)
+    /// with another: building a `reqwest::Client` loads the TLS roots, milliseconds of CPU
+    /// that a short-lived client (verifying a freshly minted token) should not pay each
+    /// time. `config.connect_timeout` is then `http`'s own.
+    pub fn with_http_client(
+        http: reqwest::Client,
+        account: Account,
+        auth: Arc<dyn Authenticator>,
+        config: SqlApiConfig,
+    ) -> Self {
         let permits = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
-        Ok(Self {
+        Self {
             http,
             account,
             auth,
             config,
             permits,
-        })
+        }
+    }
+
+    /// The HTTP client (cheap to clone: it is shared).
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The account this client talks to.

@@ -606,3 +606,67 @@ async fn a_new_value_that_does_not_log_in_never_reaches_the_secret() {
     let names: Vec<String> = env.pats_of("OFF").into_iter().map(|p| p.name).collect();
     assert_eq!(names, ["PBI"]);
 }
+
+#[tokio::test]
+async fn a_deletion_retried_through_an_outage_is_one_event_counted_not_one_per_retry() {
+    let env = Env::new("pat-delete-outage").await;
+    env.ready_connection().await;
+    env.ready_service_user(
+        "bi",
+        json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
+    )
+    .await;
+    env.apply::<SnowflakeToken>(pat_token(
+        "pbi",
+        json!({"serviceUserRef": {"name": "bi"}}),
+        json!({"roleRestriction": "ANALYST", "daysToExpiry": 30}),
+        json!({"deletionPolicy": "Delete"}),
+    ))
+    .await;
+    env.wait_ready::<SnowflakeToken>("pbi", "True", None).await;
+    env.emulator.inject_fault(
+        FaultSpec::new(FaultKind::ServiceUnavailable, 100_000).on_path("/api/v2/statements"),
+    );
+    env.api::<SnowflakeToken>()
+        .delete("pbi", &DeleteParams::default())
+        .await
+        .expect("delete");
+    // Every retry of the revocation fails the same way: one Warning, its count growing.
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
+    wait_for(
+        PATIENCE,
+        "the failed revocation counted as a series",
+        || async {
+            let warnings: Vec<_> = events
+                .list(&Default::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .filter(|e| {
+                    e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("pbi")
+                        && e.action.as_deref() == Some("Delete")
+                        && e.type_.as_deref() == Some("Warning")
+                })
+                .collect();
+            assert!(
+                warnings.len() <= 1,
+                "one event per repeated failure: {warnings:?}"
+            );
+            (warnings.first()?.series.as_ref()?.count >= 3).then_some(())
+        },
+    )
+    .await;
+    // Snowflake comes back: the token is revoked and released.
+    env.emulator.emulator().clear_faults();
+    env.wait_event("pbi", "Revoked").await;
+    wait_for(PATIENCE, "the token gone", || async {
+        env.api::<SnowflakeToken>()
+            .get_opt("pbi")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}

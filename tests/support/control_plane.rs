@@ -288,6 +288,9 @@ async fn start(options: Options) -> Result<ControlPlane, String> {
             "--audit-log-format=json".into(),
             "--audit-log-mode=batch".into(),
             "--audit-log-batch-max-wait=1s".into(),
+            // A forced rotation of 10,000 tokens writes some 30,000 events within a
+            // minute: the default buffer (10,000) would drop some of them.
+            "--audit-log-batch-buffer-size=200000".into(),
         ];
     }
 

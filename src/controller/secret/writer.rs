@@ -230,6 +230,61 @@ fn applied_fields(current: &Secret) -> Value {
         .map_or(Value::Null, |fields| fields.0.clone())
 }
 
+/// The paths of [`applied_fields`] whose keys [`is_as_desired`] reads.
+const OWNED_PATHS: [&[&str]; 3] = [
+    &["f:data"],
+    &["f:metadata", "f:labels"],
+    &["f:metadata", "f:annotations"],
+];
+
+/// Trims a Secret for the cache: of its managed fields only the operator's own `Apply`
+/// entry is kept, and of that only the keys [`is_as_desired`] reads (data, labels,
+/// annotations), each as `{}`. The full entries are a JSON tree per field manager
+/// (owner references, type, timestamps): at 10,000 Secrets they were most of the
+/// operator's memory.
+pub fn compact_for_cache(secret: &mut Secret) {
+    let Some(entries) = secret.metadata.managed_fields.take() else {
+        return;
+    };
+    let Some(ours) = entries.into_iter().find(|entry| {
+        entry.manager.as_deref() == Some(FIELD_MANAGER)
+            && entry.operation.as_deref() == Some("Apply")
+    }) else {
+        return;
+    };
+    let applied = ours.fields_v1.map_or(Value::Null, |fields| fields.0);
+    let mut compact = serde_json::Map::new();
+    for path in OWNED_PATHS {
+        let keys: serde_json::Map<String, Value> = owned_keys(&applied, path)
+            .into_iter()
+            .map(|key| (format!("f:{key}"), Value::Object(serde_json::Map::new())))
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let (last, parents) = path.split_last().expect("a path has a step");
+        let mut node = &mut compact;
+        for step in parents {
+            node = node
+                .entry((*step).to_owned())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()))
+                .as_object_mut()
+                .expect("built as objects");
+        }
+        node.insert((*last).to_owned(), Value::Object(keys));
+    }
+    secret.metadata.managed_fields = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry {
+            manager: ours.manager,
+            operation: ours.operation,
+            fields_v1: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1(
+                Value::Object(compact),
+            )),
+            ..Default::default()
+        },
+    ]);
+}
+
 /// The keys under `path` (for example `["f:metadata", "f:labels"]`) of [`applied_fields`].
 fn owned_keys(applied: &Value, path: &[&str]) -> BTreeSet<String> {
     let node = path.iter().fold(applied, |node, step| &node[*step]);
@@ -277,4 +332,100 @@ fn is_as_desired(current: &Secret, desired: &Secret) -> bool {
             .owner_references
             .clone()
             .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(managed: Value) -> Secret {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "pbi",
+                "labels": {"app.kubernetes.io/managed-by": "snowflake-token-operator", "team": "bi"},
+                "annotations": {"snowflake-token-operator.io/issued-at": "2026-01-01T00:00:00Z", "note": "x"},
+                "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "u"}],
+                "managedFields": managed,
+            },
+            "data": {"password": "c2VjcmV0", "other": "eA=="},
+        }))
+        .expect("secret")
+    }
+
+    #[test]
+    fn the_cached_secret_keeps_only_what_the_comparison_reads() {
+        let managed = serde_json::json!([
+            {
+                "manager": FIELD_MANAGER, "operation": "Apply", "apiVersion": "v1",
+                "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {
+                    "f:data": {"f:password": {}},
+                    "f:metadata": {
+                        "f:labels": {"f:app.kubernetes.io/managed-by": {}},
+                        "f:annotations": {"f:snowflake-token-operator.io/issued-at": {}},
+                        "f:ownerReferences": {"k:{\"uid\":\"u\"}": {".": {}, "f:name": {}}},
+                    },
+                    "f:type": {},
+                },
+            },
+            {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:data": {"f:other": {}}}},
+        ]);
+        let full = secret(managed);
+        let mut compact = full.clone();
+        compact_for_cache(&mut compact);
+        let entries = compact.metadata.managed_fields.clone().expect("ours kept");
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            entries[0].fields_v1.as_ref().expect("fields").0,
+            serde_json::json!({
+                "f:data": {"f:password": {}},
+                "f:metadata": {
+                    "f:labels": {"f:app.kubernetes.io/managed-by": {}},
+                    "f:annotations": {"f:snowflake-token-operator.io/issued-at": {}},
+                },
+            })
+        );
+        // The comparison reads the same from both.
+        let mut desired = full.clone();
+        desired.metadata.managed_fields = None;
+        desired.data = Some(
+            [(
+                "password".to_owned(),
+                k8s_openapi::ByteString(b"secret".to_vec()),
+            )]
+            .into(),
+        );
+        desired.metadata.labels = Some(
+            [(
+                "app.kubernetes.io/managed-by".to_owned(),
+                "snowflake-token-operator".to_owned(),
+            )]
+            .into(),
+        );
+        desired.metadata.annotations = Some(
+            [(
+                "snowflake-token-operator.io/issued-at".to_owned(),
+                "2026-01-01T00:00:00Z".to_owned(),
+            )]
+            .into(),
+        );
+        assert!(is_as_desired(&full, &desired));
+        assert!(is_as_desired(&compact, &desired));
+        let mut without_label = desired.clone();
+        without_label.metadata.labels = None;
+        assert!(!is_as_desired(&full, &without_label));
+        assert!(
+            !is_as_desired(&compact, &without_label),
+            "a key we own but no longer render must go"
+        );
+    }
+
+    #[test]
+    fn a_secret_without_our_apply_keeps_no_managed_fields() {
+        let mut other = secret(serde_json::json!([
+            {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:data": {"f:other": {}}}},
+        ]));
+        compact_for_cache(&mut other);
+        assert!(other.metadata.managed_fields.is_none());
+    }
 }

@@ -582,7 +582,12 @@ impl Run<'_> {
             secret.clone(),
             BearerKind::ProgrammaticAccessToken,
         ));
-        let api = SqlApiClient::new(self.resolved.client.account.clone(), auth, config)?;
+        let api = SqlApiClient::with_http_client(
+            self.resolved.client.api.sql_api().http_client().clone(),
+            self.resolved.client.account.clone(),
+            auth,
+            config,
+        );
         let identity = self
             .ctx
             .snowflake("verify_token", SnowflakeClient::new(api).verify_identity())
