@@ -21,6 +21,27 @@ fn condition_message(token: &SnowflakeToken) -> String {
         .unwrap_or_default()
 }
 
+/// A connection, user BI (with a network policy) and token `pbi` (30 days, restricted to
+/// ANALYST, `extra` in its spec), all Ready, in a namespace of `prefix`.
+async fn ready_pbi(prefix: &str, extra: serde_json::Value) -> Env {
+    let env = Env::new(prefix).await;
+    env.ready_connection().await;
+    env.ready_service_user(
+        "bi",
+        json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
+    )
+    .await;
+    env.apply::<SnowflakeToken>(pat_token(
+        "pbi",
+        json!({"serviceUserRef": {"name": "bi"}}),
+        json!({"roleRestriction": "ANALYST", "daysToExpiry": 30}),
+        extra,
+    ))
+    .await;
+    env.wait_ready::<SnowflakeToken>("pbi", "True", None).await;
+    env
+}
+
 #[tokio::test]
 async fn every_refusal_a_user_can_cause_has_its_own_reason_and_fix() {
     let env = Env::new("pat-reasons").await;
@@ -375,21 +396,7 @@ async fn a_failed_secret_write_is_retried_with_the_same_value() {
 
 #[tokio::test]
 async fn an_outage_backs_off_and_keeps_the_secret() {
-    let env = Env::new("pat-outage").await;
-    env.ready_connection().await;
-    env.ready_service_user(
-        "bi",
-        json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
-    )
-    .await;
-    env.apply::<SnowflakeToken>(pat_token(
-        "pbi",
-        json!({"serviceUserRef": {"name": "bi"}}),
-        json!({"roleRestriction": "ANALYST", "daysToExpiry": 30}),
-        json!({}),
-    ))
-    .await;
-    env.wait_ready::<SnowflakeToken>("pbi", "True", None).await;
+    let env = ready_pbi("pat-outage", json!({})).await;
     let value = env.wait_password("pbi", None).await;
     // Snowflake answers 503 to everything for a long while; the rotation comes due.
     env.emulator.inject_fault(
@@ -609,21 +616,7 @@ async fn a_new_value_that_does_not_log_in_never_reaches_the_secret() {
 
 #[tokio::test]
 async fn a_deletion_retried_through_an_outage_is_one_event_counted_not_one_per_retry() {
-    let env = Env::new("pat-delete-outage").await;
-    env.ready_connection().await;
-    env.ready_service_user(
-        "bi",
-        json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
-    )
-    .await;
-    env.apply::<SnowflakeToken>(pat_token(
-        "pbi",
-        json!({"serviceUserRef": {"name": "bi"}}),
-        json!({"roleRestriction": "ANALYST", "daysToExpiry": 30}),
-        json!({"deletionPolicy": "Delete"}),
-    ))
-    .await;
-    env.wait_ready::<SnowflakeToken>("pbi", "True", None).await;
+    let env = ready_pbi("pat-delete-outage", json!({"deletionPolicy": "Delete"})).await;
     env.emulator.inject_fault(
         FaultSpec::new(FaultKind::ServiceUnavailable, 100_000).on_path("/api/v2/statements"),
     );

@@ -291,6 +291,9 @@ async fn start(options: Options) -> Result<ControlPlane, String> {
             // A forced rotation of 10,000 tokens writes some 30,000 events within a
             // minute: the default buffer (10,000) would drop some of them.
             "--audit-log-batch-buffer-size=200000".into(),
+            // Rotation renames the file under a reader's offset; its default (0) means
+            // lumberjack's 100 MB, which a 10,000-token run passes in its cold start.
+            "--audit-log-maxsize=1000000".into(),
         ];
     }
 
