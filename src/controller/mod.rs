@@ -351,15 +351,14 @@ pub fn start(
         .with_config(controller_config.clone())
         .watches_stream(conns_for_users, move |conn| {
             let ns = conn.namespace();
+            let namespace = ns.clone().unwrap_or_default();
             user_store
                 .state()
                 .into_iter()
                 .filter(|u| u.namespace() == ns && u.spec.connection_ref.name == conn.name_any())
                 // One still in the initial list is reconciled in its turn, which comes
                 // after the connection's verdict anyway.
-                .filter(|u| {
-                    !waiting_users.is_waiting(&ns.clone().unwrap_or_default(), &u.name_any())
-                })
+                .filter(|u| !waiting_users.is_waiting(&namespace, &u.name_any()))
                 .map(|u| ObjectRef::from_obj(&*u))
                 .collect::<Vec<_>>()
         })
