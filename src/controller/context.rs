@@ -133,6 +133,8 @@ pub struct Context {
     pub secrets: Store<Secret>,
     /// Recent `SHOW USER PATS` answers per user.
     pub listings: Listings,
+    /// Turns true once every cache has its initial list.
+    synced: tokio::sync::watch::Receiver<bool>,
     events: super::events::Publisher,
     pending: Mutex<HashMap<String, PendingValue>>,
     checked: Mutex<HashMap<String, Timestamp>>,
@@ -170,9 +172,12 @@ impl Context {
         client: kube::Client,
         config: Config,
         metrics: Arc<Metrics>,
-        connections: Store<SnowflakeConnection>,
-        users: Store<SnowflakeServiceUser>,
-        secrets: Store<Secret>,
+        (connections, users, secrets): (
+            Store<SnowflakeConnection>,
+            Store<SnowflakeServiceUser>,
+            Store<Secret>,
+        ),
+        synced: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         let connector = Connector::new(
             client.clone(),
@@ -193,6 +198,7 @@ impl Context {
             connections,
             users,
             secrets,
+            synced,
             pending: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
@@ -202,6 +208,14 @@ impl Context {
             listings: Listings::default(),
             started,
         }
+    }
+
+    /// Resolves once every cache holds its initial list: before, a dependency missing
+    /// from one may merely not be listed yet. Immediate after that (and if the caches'
+    /// watcher is gone, at shutdown).
+    pub async fn caches_synced(&self) {
+        let mut synced = self.synced.clone();
+        let _ = synced.wait_for(|s| *s).await;
     }
 
     /// The current time, in whole seconds: what Kubernetes stores of a timestamp, so that

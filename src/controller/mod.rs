@@ -15,6 +15,7 @@
 //! Cached objects are stripped of `managedFields` (Secrets keep only the operator's own
 //! entry, which the Secret writer compares against) to keep memory flat at scale.
 
+pub mod announce;
 pub mod connection;
 pub mod connector;
 pub mod context;
@@ -135,9 +136,27 @@ fn readiness_changes<K: Resource>(
     object: &K,
     conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
     observed: Option<i64>,
-) -> Option<u64> {
+) -> u64 {
     let ready = find(conditions, READY).map(|c| c.status.clone());
-    Some(hash_of((object.meta().generation, observed, ready)))
+    hash_of((object.meta().generation, observed, ready))
+}
+
+fn conn_readiness(c: &SnowflakeConnection) -> u64 {
+    let status = c.status.as_ref();
+    readiness_changes(
+        c,
+        status.map_or(&[], |s| &s.conditions[..]),
+        status.and_then(|s| s.observed_generation),
+    )
+}
+
+fn user_readiness(u: &SnowflakeServiceUser) -> u64 {
+    let status = u.status.as_ref();
+    readiness_changes(
+        u,
+        status.map_or(&[], |s| &s.conditions[..]),
+        status.and_then(|s| s.observed_generation),
+    )
 }
 
 fn strip<K: Resource>(object: &mut K) {
@@ -177,6 +196,7 @@ fn reflecting<K>(
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
     (synced, index): (Arc<[AtomicBool; 4]>, usize),
+    mut announcer: Option<announce::Announcer<K>>,
 ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
 where
     K: Resource<DynamicType = ()>
@@ -192,6 +212,11 @@ where
         .inspect_ok(move |event| mark_synced(&synced[index], event))
         .modify(strip)
         .reflect(writer)
+        .inspect_ok(move |event| {
+            if let Some(announcer) = &mut announcer {
+                announcer.observe(event);
+            }
+        })
 }
 
 /// [`reflecting`], its objects with the initial list paced by `pacer` (see [`pacer`]).
@@ -200,6 +225,7 @@ fn reflected_paced<K>(
     config: watcher::Config,
     (store, writer): (Store<K>, reflector::store::Writer<K>),
     synced: (Arc<[AtomicBool; 4]>, usize),
+    announcer: Option<announce::Announcer<K>>,
     pacer: Arc<pacer::Pacer>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
@@ -211,7 +237,7 @@ where
         + Sync
         + 'static,
 {
-    let mut events = reflecting(api, config, writer, synced).boxed();
+    let mut events = reflecting(api, config, writer, synced, announcer).boxed();
     // The watch is read by a task of its own, so the cache stays current while the
     // controller is busy: a controller polls its triggers only when a worker is free,
     // and other controllers read this cache (a token checks its user's readiness in it).
@@ -260,11 +286,19 @@ pub fn start(
 
     let synced: Arc<[AtomicBool; 4]> = Arc::default();
 
+    // Dependents hear of a readiness change from the very stream that fills the cache
+    // they read it from (see [`announce`]).
+    let mut conn_announcer = announce::Announcer::new(conn_readiness);
+    let conns_for_users = conn_announcer.listen();
+    let conns_for_tokens = conn_announcer.listen();
+    let mut user_announcer = announce::Announcer::new(user_readiness);
+    let users_for_tokens = user_announcer.listen();
     let conn_stream = reflecting(
         scoped(&client, ns),
         ours.clone(),
         conn_writer,
         (synced.clone(), 0),
+        Some(conn_announcer),
     )
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
@@ -276,6 +310,7 @@ pub fn start(
         ours.clone(),
         (users.clone(), user_writer),
         (synced.clone(), 1),
+        Some(user_announcer),
         user_pacer.clone(),
     )
     .predicate_filter(own_changes, Default::default());
@@ -284,6 +319,7 @@ pub fn start(
         ours.clone(),
         (tokens.clone(), token_writer),
         (synced.clone(), 2),
+        None,
         token_pacer.clone(),
     )
     .predicate_filter(own_changes, Default::default());
@@ -297,34 +333,13 @@ pub fn start(
         .reflect(secret_writer)
         .touched_objects();
 
-    let conn_readiness = |c: &SnowflakeConnection| {
-        let status = c.status.clone().unwrap_or_default();
-        readiness_changes(c, &status.conditions, status.observed_generation)
-    };
-    let user_readiness = |u: &SnowflakeServiceUser| {
-        let status = u.status.clone().unwrap_or_default();
-        readiness_changes(u, &status.conditions, status.observed_generation)
-    };
-    let conns_for_users = watcher(scoped::<SnowflakeConnection>(&client, ns), ours.clone())
-        .default_backoff()
-        .applied_objects()
-        .predicate_filter(conn_readiness, Default::default());
-    let conns_for_tokens = watcher(scoped::<SnowflakeConnection>(&client, ns), ours.clone())
-        .default_backoff()
-        .applied_objects()
-        .predicate_filter(conn_readiness, Default::default());
-    let users_for_tokens = watcher(scoped::<SnowflakeServiceUser>(&client, ns), ours.clone())
-        .default_backoff()
-        .applied_objects()
-        .predicate_filter(user_readiness, Default::default());
-
+    let (caches_synced, synced_rx) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(Context::new(
         client.clone(),
         config.clone(),
         metrics,
-        connections.clone(),
-        users.clone(),
-        secrets.clone(),
+        (connections.clone(), users.clone(), secrets.clone()),
+        synced_rx,
     ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let shutdown = move || {
@@ -345,29 +360,26 @@ pub fn start(
         .run(connection::reconcile, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
-    let user_store = users.clone();
-    let waiting_users = user_pacer.clone();
+    let by_connection = (users.clone(), user_pacer.clone());
     let user_controller = Controller::for_stream(user_stream, users.clone())
         .with_config(controller_config.clone())
-        .watches_stream(conns_for_users, move |conn| {
-            let ns = conn.namespace();
-            let namespace = ns.clone().unwrap_or_default();
-            user_store
-                .state()
-                .into_iter()
-                .filter(|u| u.namespace() == ns && u.spec.connection_ref.name == conn.name_any())
-                // One still in the initial list is reconciled in its turn, which comes
-                // after the connection's verdict anyway.
-                .filter(|u| !waiting_users.is_waiting(&namespace, &u.name_any()))
-                .map(|u| ObjectRef::from_obj(&*u))
-                .collect::<Vec<_>>()
-        })
+        .reconcile_on(conns_for_users.flat_map(move |conn| {
+            futures::stream::iter(dependents(&by_connection, &conn, |u| {
+                &u.spec.connection_ref.name
+            }))
+        }))
         .reconcile_all_on(resync_user_rx)
         .graceful_shutdown_on(shutdown())
         .run(
             move |user, ctx| {
-                user_pacer.taken(&*user);
-                service_user::reconcile(user, ctx)
+                let pacer = user_pacer.clone();
+                async move {
+                    // Its connection is read from the connections' cache: not before
+                    // that cache holds them all (else "not found" for a moment).
+                    ctx.caches_synced().await;
+                    pacer.taken(&*user);
+                    service_user::reconcile(user, ctx).await
+                }
             },
             error_policy,
             ctx.clone(),
@@ -377,6 +389,22 @@ pub fn start(
     let by_connection = (tokens.clone(), token_pacer.clone());
     let by_user = (tokens.clone(), token_pacer.clone());
     let waiting_tokens = token_pacer.clone();
+    let dependency_changes = futures::stream::select(
+        conns_for_tokens.flat_map(move |conn| {
+            futures::stream::iter(dependents(&by_connection, &conn, |t| {
+                &t.spec.connection_ref.name
+            }))
+        }),
+        users_for_tokens.flat_map(move |user| {
+            futures::stream::iter(dependents(&by_user, &user, |t| {
+                t.spec
+                    .user
+                    .service_user_ref
+                    .as_ref()
+                    .map_or("", |r| r.name.as_str())
+            }))
+        }),
+    );
     let token_controller = Controller::for_stream(token_stream, tokens.clone())
         .with_config(controller_config)
         .watches_stream(secret_stream, move |secret: Secret| {
@@ -389,24 +417,19 @@ pub fn start(
                 .filter(|name| !waiting_tokens.is_waiting(&namespace, name))
                 .map(|name| ObjectRef::new(name).within(&namespace))
         })
-        .watches_stream(conns_for_tokens, move |conn| {
-            dependents(&by_connection, &conn, |t| &t.spec.connection_ref.name)
-        })
-        .watches_stream(users_for_tokens, move |user| {
-            dependents(&by_user, &user, |t| {
-                t.spec
-                    .user
-                    .service_user_ref
-                    .as_ref()
-                    .map_or("", |r| r.name.as_str())
-            })
-        })
+        .reconcile_on(dependency_changes)
         .reconcile_all_on(resync_token_rx)
         .graceful_shutdown_on(shutdown())
         .run(
             move |token, ctx| {
-                token_pacer.taken(&*token);
-                token::reconcile(token, ctx)
+                let pacer = token_pacer.clone();
+                async move {
+                    // Its connection, user and Secret are read from caches: not before
+                    // they hold everything.
+                    ctx.caches_synced().await;
+                    pacer.taken(&*token);
+                    token::reconcile(token, ctx).await
+                }
             },
             error_policy,
             ctx.clone(),
@@ -421,6 +444,7 @@ pub fn start(
             tick.tick().await;
         }
         tracing::info!("caches synced; reconciling");
+        let _ = caches_synced.send(true);
         health.set_ready(true);
     };
     let readiness = tokio::spawn(readiness);
@@ -436,22 +460,26 @@ pub fn start(
     }
 }
 
-/// The tokens of `object`'s namespace whose reference (`name_of`) names it, but for those
-/// still waiting in the initial list (their turn comes after this verdict anyway; waking
-/// them now would rebuild the whole backlog in front of a person's new token when every
-/// user of a cold start turns Ready).
-fn dependents<K: Resource>(
-    (tokens, pacer): &(Store<SnowflakeToken>, Arc<pacer::Pacer>),
-    object: &K,
-    name_of: impl Fn(&SnowflakeToken) -> &str,
-) -> Vec<ObjectRef<SnowflakeToken>> {
-    let ns = object.meta().namespace.clone();
-    let name = object.meta().name.clone().unwrap_or_default();
-    tokens
+/// The dependents (in `store`) of the object `of`: those of its namespace whose
+/// reference (`name_of`) names it, but for those still waiting in the initial list. Their
+/// turn comes after this news anyway; waking them now would rebuild the whole backlog in
+/// front of a person's new token when every user of a cold start turns Ready.
+fn dependents<D, O>(
+    (store, pacer): &(Store<D>, Arc<pacer::Pacer>),
+    of: &ObjectRef<O>,
+    name_of: impl Fn(&D) -> &str,
+) -> Vec<ObjectRef<D>>
+where
+    D: Resource<DynamicType = ()> + Clone,
+    O: Resource<DynamicType = ()>,
+{
+    let namespace = of.namespace.as_deref().unwrap_or_default();
+    store
         .state()
         .into_iter()
-        .filter(|t| t.metadata.namespace == ns && name_of(t) == name)
-        .filter(|t| !pacer.is_waiting(ns.as_deref().unwrap_or_default(), &t.name_any()))
-        .map(|t| ObjectRef::from_obj(&*t))
+        .filter(|d| d.meta().namespace.as_deref().unwrap_or_default() == namespace)
+        .filter(|d| name_of(d) == of.name)
+        .filter(|d| !pacer.is_waiting(namespace, d.meta().name.as_deref().unwrap_or_default()))
+        .map(|d| ObjectRef::from_obj(&*d))
         .collect()
 }
