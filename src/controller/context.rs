@@ -251,6 +251,16 @@ impl Context {
         note: String,
     ) {
         let reference: ObjectReference = object.object_ref(&());
+        // What a person reads with `kubectl describe`, in the log too (events expire
+        // after an hour; logs are what is searched the morning after).
+        let kind = K::kind(&());
+        let namespace = reference.namespace.as_deref().unwrap_or_default();
+        let name = reference.name.as_deref().unwrap_or_default();
+        if type_ == EventType::Warning {
+            tracing::warn!(%kind, namespace, name, reason, "{note}");
+        } else {
+            tracing::info!(%kind, namespace, name, reason, "{note}");
+        }
         let said = super::events::Said {
             type_,
             reason,
