@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `snowflake_token_expiry_timestamp_seconds` | namespace, name, type | when the credential in the Secret expires |
 //! | `snowflake_token_renewal_timestamp_seconds` | namespace, name, type | when the operator renews it |
+//! | `snowflake_token_refresh_token_expiry_timestamp_seconds` | namespace, name, type | OAuth: when the refresh token expires (a person must authorize again before) |
 //! | `snowflake_resource_ready` | kind, namespace, name | 1 when `Ready=True`, else 0 |
 //! | `snowflake_token_rotations_total` | type, cause | new values written (minted, rotated, replaced) |
 //! | `snowflake_operator_failures_total` | controller, category | failed reconciles by bounded category |
@@ -117,6 +118,7 @@ pub struct Metrics {
     registry: Registry,
     token_expiry: Family<TokenLabels, Gauge>,
     token_renewal: Family<TokenLabels, Gauge>,
+    refresh_token_expiry: Family<TokenLabels, Gauge>,
     ready: Family<ObjectLabels, Gauge>,
     rotations: Family<RotationLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
@@ -147,6 +149,12 @@ impl Metrics {
             "snowflake_token_renewal_timestamp_seconds",
             "When the operator renews the token's credential (Unix time)",
             token_renewal.clone(),
+        );
+        let refresh_token_expiry = Family::<TokenLabels, Gauge>::default();
+        registry.register(
+            "snowflake_token_refresh_token_expiry_timestamp_seconds",
+            "OAuth: when the refresh token expires and a person must authorize again (Unix time)",
+            refresh_token_expiry.clone(),
         );
         let ready = Family::<ObjectLabels, Gauge>::default();
         registry.register(
@@ -196,6 +204,7 @@ impl Metrics {
             registry,
             token_expiry,
             token_renewal,
+            refresh_token_expiry,
             ready,
             rotations,
             failures,
@@ -231,10 +240,12 @@ impl Metrics {
         labels: &TokenLabels,
         expires_at: Option<jiff::Timestamp>,
         renewal_at: Option<jiff::Timestamp>,
+        refresh_token_expires_at: Option<jiff::Timestamp>,
     ) {
         for (family, at) in [
             (&self.token_expiry, expires_at),
             (&self.token_renewal, renewal_at),
+            (&self.refresh_token_expiry, refresh_token_expires_at),
         ] {
             match at {
                 Some(at) => {
@@ -263,6 +274,7 @@ impl Metrics {
                 };
                 self.token_expiry.remove(&labels);
                 self.token_renewal.remove(&labels);
+                self.refresh_token_expiry.remove(&labels);
             }
         }
     }
@@ -375,7 +387,7 @@ mod tests {
             r#type: "ProgrammaticAccessToken",
         };
         let at = jiff::Timestamp::from_second(1_800_000_000).expect("timestamp");
-        metrics.set_token_times(&labels, Some(at), Some(at));
+        metrics.set_token_times(&labels, Some(at), Some(at), None);
         metrics.set_ready("SnowflakeToken", "bi", "pbi", true);
         let text = metrics.encode();
         assert!(text.contains(

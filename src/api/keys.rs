@@ -48,6 +48,18 @@ pub const ROTATE_ANNOTATION: &str = "snowflake-token-operator.io/rotate";
 /// after the credential changed (as `kubectl rollout restart` does with its own key).
 pub const RESTARTED_AT_ANNOTATION: &str = "snowflake-token-operator.io/restarted-at";
 
+/// Annotation on an OAuth token's Secret: the SHA-256 (hex) of the refresh token its
+/// access token came from (in single-use mode, of the one Snowflake answered with it). A
+/// different value in the refresh-token Secret means a person authorized again.
+pub const REFRESH_TOKEN_SHA256_ANNOTATION: &str =
+    "snowflake-token-operator.io/refresh-token-sha256";
+
+/// Label on a refresh-token Secret: the SnowflakeToken it feeds. Written by `authorize`
+/// (and by the operator when it stores a rotated single-use refresh token) together with
+/// the managed-by label, so the operator's Secret watch sees a person authorizing again
+/// and refreshes at once.
+pub const REFRESH_TOKEN_FOR_LABEL: &str = "snowflake-token-operator.io/refresh-token-for";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +74,8 @@ mod tests {
             VALUE_SHA256_ANNOTATION,
             ROTATE_ANNOTATION,
             RESTARTED_AT_ANNOTATION,
+            REFRESH_TOKEN_SHA256_ANNOTATION,
+            REFRESH_TOKEN_FOR_LABEL,
         ] {
             assert!(key.starts_with(PREFIX), "{key}");
         }

@@ -115,6 +115,43 @@ impl std::fmt::Debug for PendingValue {
     }
 }
 
+/// An OAuth answer not yet stored completely: the refresh token it carried (single-use
+/// mode), until the refresh-token Secret holds it, and the access token, until the token's
+/// Secret holds it. The next attempt stores it instead of refreshing again, so a spent
+/// refresh token is never sent twice. `Debug` shows no token.
+pub struct OAuthPending {
+    /// The access token.
+    pub access_token: SecretString,
+    /// When it was issued (the answer's time).
+    pub issued_at: Timestamp,
+    /// When it expires.
+    pub expires_at: Timestamp,
+    /// A new refresh token the refresh-token Secret does not hold yet.
+    pub refresh_token: Option<SecretString>,
+    /// The refresh-token Secret's resourceVersion read before the refresh: the new
+    /// refresh token is stored only over that version (a person's `authorize` meanwhile
+    /// wins).
+    pub refresh_secret_version: Option<String>,
+    /// SHA-256 of the refresh token now current for this access token.
+    pub refreshed_from: String,
+    /// Whether the answer carried a new refresh token (single-use mode).
+    pub single_use: bool,
+    /// When the refresh token expires, when known.
+    pub refresh_expires_at: Option<Timestamp>,
+    /// Why it was refreshed.
+    pub cause: super::token::oauth_policy::Cause,
+}
+
+impl std::fmt::Debug for OAuthPending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthPending")
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .field("stores_refresh_token", &self.refresh_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Shared state of the controllers.
 pub struct Context {
     /// The Kubernetes client.
@@ -137,6 +174,8 @@ pub struct Context {
     synced: tokio::sync::watch::Receiver<bool>,
     events: super::events::Publisher,
     pending: Mutex<HashMap<String, PendingValue>>,
+    oauth_pending: Mutex<HashMap<String, OAuthPending>>,
+    refused: Mutex<HashMap<String, String>>,
     checked: Mutex<HashMap<String, Timestamp>>,
     failures: Mutex<HashMap<String, u32>>,
     written: Mutex<HashMap<String, Timestamp>>,
@@ -200,6 +239,8 @@ impl Context {
             secrets,
             synced,
             pending: Mutex::new(HashMap::new()),
+            oauth_pending: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
             checked: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             written: Mutex::new(HashMap::new()),
@@ -286,6 +327,26 @@ impl Context {
     /// Takes the pending value of `uid`, if any.
     pub fn take_pending(&self, uid: &str) -> Option<PendingValue> {
         lock(&self.pending).remove(uid)
+    }
+
+    /// Keeps an OAuth answer not yet stored completely.
+    pub fn keep_oauth_pending(&self, uid: &str, value: OAuthPending) {
+        lock(&self.oauth_pending).insert(uid.to_owned(), value);
+    }
+
+    /// Takes the OAuth answer of `uid` not yet stored, if any.
+    pub fn take_oauth_pending(&self, uid: &str) -> Option<OAuthPending> {
+        lock(&self.oauth_pending).remove(uid)
+    }
+
+    /// Records that Snowflake refused the refresh token with digest `digest` as dead.
+    pub fn refuse(&self, uid: &str, digest: &str) {
+        lock(&self.refused).insert(uid.to_owned(), digest.to_owned());
+    }
+
+    /// The digest of the refresh token of `uid` Snowflake refused as dead, if any.
+    pub fn refused(&self, uid: &str) -> Option<String> {
+        lock(&self.refused).get(uid).cloned()
     }
 
     /// When the object `uid` was last compared with Snowflake, if since this process
@@ -381,6 +442,8 @@ impl Context {
         lock(&self.failures).remove(uid);
         lock(&self.checked).remove(uid);
         lock(&self.pending).remove(uid);
+        lock(&self.oauth_pending).remove(uid);
+        lock(&self.refused).remove(uid);
     }
 
     /// When this process started (by the operator's clock).

@@ -56,6 +56,15 @@ pub enum Reason {
     KubernetesError,
     /// A new credential did not authenticate in the check before it replaced the old one.
     VerificationFailed,
+    /// Snowflake refused the OAuth refresh token as dead (`invalid_grant`: expired,
+    /// revoked, or replayed): a person must authorize again.
+    ReauthorizationRequired,
+    /// Snowflake refused the OAuth client (`invalid_client`: unknown client id, wrong
+    /// secret, or a network policy blocking the operator's address).
+    OAuthClientRejected,
+    /// Snowflake refused the OAuth request itself (`invalid_request`, `invalid_scope`,
+    /// `unsupported_grant_type`).
+    OAuthRequestRejected,
 }
 
 impl Reason {
@@ -82,6 +91,9 @@ impl Reason {
             Self::SecretConflict => "SecretConflict",
             Self::KubernetesError => "KubernetesError",
             Self::VerificationFailed => "VerificationFailed",
+            Self::ReauthorizationRequired => "ReauthorizationRequired",
+            Self::OAuthClientRejected => "OAuthClientRejected",
+            Self::OAuthRequestRejected => "OAuthRequestRejected",
         }
     }
 }
@@ -280,13 +292,13 @@ pub fn snowflake_reason(error: &snowflake::Error) -> Reason {
             snowflake::Error::PrivateKey(_) => Reason::InvalidPrivateKey,
             _ => Reason::InvalidAccount,
         },
+        Category::OAuthInvalidGrant => Reason::ReauthorizationRequired,
+        Category::OAuthInvalidClient => Reason::OAuthClientRejected,
+        Category::OAuthInvalidRequest => Reason::OAuthRequestRejected,
         Category::AlreadyExists
         | Category::InvalidInput
         | Category::Conflict
-        | Category::Protocol
-        | Category::OAuthInvalidGrant
-        | Category::OAuthInvalidClient
-        | Category::OAuthInvalidRequest => Reason::SnowflakeRejected,
+        | Category::Protocol => Reason::SnowflakeRejected,
     }
 }
 
@@ -339,6 +351,15 @@ pub fn remedy(reason: Reason) -> &'static str {
         Reason::KubernetesError => "the operator retries with backoff",
         Reason::VerificationFailed => {
             "the operator retries; check the user's network policy and role restriction"
+        }
+        Reason::ReauthorizationRequired => {
+            "run `snowflake-token-operator authorize` for this token to store a new refresh token; the operator uses it as soon as the Secret changes"
+        }
+        Reason::OAuthClientRejected => {
+            "store the client id and secret that SELECT SYSTEM$SHOW_OAUTH_CLIENT_SECRETS('<INTEGRATION>') prints in the clientSecretRef Secret, and check the integration's network policy; the operator retries every few minutes"
+        }
+        Reason::OAuthRequestRejected => {
+            "check oauth.role (the role must be granted to the user and not blocked by the integration)"
         }
     }
 }

@@ -155,7 +155,7 @@ impl Publisher {
             },
             action: Some(said.action.to_owned()),
             reason: Some(said.reason.to_owned()),
-            note: Some(said.note.to_owned()),
+            note: Some(fit_note(said.note)),
             type_: Some(
                 match said.type_ {
                     EventType::Normal => "Normal",
@@ -185,6 +185,21 @@ impl Publisher {
     fn held(&self) -> usize {
         self.cache().entries.len()
     }
+}
+
+/// The API server refuses an Event whose note is over 1 KiB (events.k8s.io/v1
+/// validation): a long message (a Snowflake error, an admission policy's text) is cut at
+/// a character boundary with an ellipsis, so the event is published rather than lost.
+fn fit_note(note: &str) -> String {
+    const LIMIT: usize = 1024;
+    if note.len() <= LIMIT {
+        return note.to_owned();
+    }
+    let mut end = LIMIT - '…'.len_utf8();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &note[..end])
 }
 
 #[cfg(test)]
@@ -229,5 +244,15 @@ mod tests {
         assert_eq!(publisher.earlier(1, now), None, "past the window");
         assert_eq!(publisher.earlier(2, now), Some(("recent".into(), 3)));
         assert_eq!(publisher.held(), 1, "the expired entry was dropped");
+    }
+
+    #[test]
+    fn a_long_note_is_cut_to_what_the_api_server_accepts() {
+        assert_eq!(fit_note("short"), "short");
+        let long = "é".repeat(700);
+        let fitted = fit_note(&long);
+        assert!(fitted.len() <= 1024, "{}", fitted.len());
+        assert!(fitted.ends_with('…'));
+        assert!(long.starts_with(fitted.trim_end_matches('…')));
     }
 }

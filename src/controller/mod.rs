@@ -52,7 +52,9 @@ pub use context::{Config, Context};
 pub use error::Error;
 
 use crate::api::conditions::{READY, find};
-use crate::api::keys::{ROTATE_ANNOTATION, TOKEN_LABEL, managed_by_selector};
+use crate::api::keys::{
+    REFRESH_TOKEN_FOR_LABEL, ROTATE_ANNOTATION, TOKEN_LABEL, managed_by_selector,
+};
 use crate::api::{SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken};
 use crate::metrics::{Health, Metrics};
 
@@ -411,9 +413,12 @@ pub fn start(
             let namespace = secret.namespace().unwrap_or_default();
             // The Secrets' own initial list names every token with a Secret: those still
             // in the tokens' initial list read their Secret in their turn.
-            secret
-                .labels()
+            // A refresh-token Secret names the token it feeds: a person authorizing
+            // again is served at once.
+            let labels = secret.labels();
+            labels
                 .get(TOKEN_LABEL)
+                .or_else(|| labels.get(REFRESH_TOKEN_FOR_LABEL))
                 .filter(|name| !waiting_tokens.is_waiting(&namespace, name))
                 .map(|name| ObjectRef::new(name).within(&namespace))
         })

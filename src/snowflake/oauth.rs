@@ -206,6 +206,16 @@ impl OAuthClient {
         })
     }
 
+    /// A client for `account`'s token endpoint over an existing HTTP client (a
+    /// connection's: its pool and TLS roots are shared instead of built per request).
+    pub fn with_http_client(http: reqwest::Client, account: &Account, config: OAuthConfig) -> Self {
+        Self {
+            http,
+            token_url: account.url(TOKEN_PATH),
+            config,
+        }
+    }
+
     async fn token_request(
         &self,
         credentials: &ClientCredentials,

@@ -254,6 +254,12 @@ async fn nothing_is_minted_for_a_secret_that_cannot_be_written() {
 /// A ValidatingAdmissionPolicy refusing the token's Secret in one namespace while the
 /// namespace carries `deny-token-secrets=true`.
 async fn deny_secret_writes(env: &Env) {
+    deny_secret_writes_labelled(env, "snowflake-token-operator.io/token").await;
+}
+
+/// Refuses (in the test's namespace) every create and update of a Secret carrying the
+/// label `label`, until [`allow_secret_writes`].
+pub async fn deny_secret_writes_labelled(env: &Env, label: &str) {
     let client = env.client.clone();
     let policy = format!("deny-token-secrets-{}", env.ns());
     let policies: Api<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy> =
@@ -272,7 +278,7 @@ async fn deny_secret_writes(env: &Env) {
                 "operations": ["CREATE", "UPDATE"], "resources": ["secrets"],
             }]},
             "validations": [{
-                "expression": "!has(object.metadata.labels) || !('snowflake-token-operator.io/token' in object.metadata.labels)",
+                "expression": format!("!has(object.metadata.labels) || !('{label}' in object.metadata.labels)"),
                 "message": "token Secrets are refused here (test)",
             }],
         },
@@ -308,7 +314,7 @@ async fn deny_secret_writes(env: &Env) {
     // The API server loads policies asynchronously: wait until a probe is refused.
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = env.api();
     let probe: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
-        "metadata": {"name": "probe", "labels": {"snowflake-token-operator.io/token": "probe"}},
+        "metadata": {"name": "probe", "labels": {label: "probe"}},
     }))
     .expect("probe");
     wait_for(PATIENCE, "the admission policy in force", || async {
@@ -329,7 +335,7 @@ async fn deny_secret_writes(env: &Env) {
     .await;
 }
 
-async fn allow_secret_writes(env: &Env) {
+pub async fn allow_secret_writes(env: &Env) {
     let policy = format!("deny-token-secrets-{}", env.ns());
     let bindings: Api<
         k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,

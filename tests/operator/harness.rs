@@ -42,7 +42,12 @@ impl Clock for EmulatedTime {
 /// The account of these tests: the operator's admin (fixture keys 1 and 2 registered, 3
 /// not), a PERSON user, a network policy covering loopback, roles to grant.
 pub fn seed() -> EmulatorConfig {
-    let yaml = format!(
+    EmulatorConfig::from_yaml(&seed_yaml()).expect("seed parses")
+}
+
+/// [`seed`] as YAML, to extend.
+pub fn seed_yaml() -> String {
+    format!(
         r#"
 account: {{name: MYORG-TEST, locator: XY12345}}
 roles: [ANALYST, LOADER, REPORTER]
@@ -77,8 +82,7 @@ users:
         k1 = key(1).public_b64,
         k2 = key(2).public_b64,
         k3 = key(3).public_b64
-    );
-    EmulatorConfig::from_yaml(&yaml).expect("seed parses")
+    )
 }
 
 /// Settings of an operator under test: the emulator's clock, short backoff, fast client.

@@ -2,6 +2,8 @@
 //! emulator and in-process operator (scoped to that namespace) on a clock shared with
 //! the emulator, so that rotations due in days happen in seconds.
 
+#[path = "../driver_support/mod.rs"]
+mod driver_support;
 #[path = "../emulator_support/mod.rs"]
 mod emulator_support;
 #[path = "../support/mod.rs"]
@@ -10,5 +12,6 @@ mod support;
 mod connection;
 mod failures;
 mod harness;
+mod oauth;
 mod pat;
 mod service_user;

@@ -28,8 +28,8 @@ use kube::Resource;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::api::keys::{
-    EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, TOKEN_LABEL,
-    TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
+    EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL,
+    REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_LABEL, TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
 };
 use crate::api::{DeletionPolicy, SnowflakeToken};
 
@@ -54,6 +54,8 @@ pub enum CredentialValue {
         token_type: String,
         /// The session role of the token, if known.
         role: Option<String>,
+        /// SHA-256 of the refresh token it came from (recorded, never written as a key).
+        refreshed_from: String,
     },
 }
 
@@ -141,6 +143,7 @@ impl SecretContent {
                 access_token,
                 token_type,
                 role,
+                ..
             } => {
                 vars.insert("access_token", access_token.expose_secret().to_owned());
                 vars.insert("token_type", token_type.clone());
@@ -206,8 +209,16 @@ pub fn desired_secret(
         VALUE_SHA256_ANNOTATION.to_owned(),
         value_digest(content.credential.value().expose_secret()),
     );
-    if let CredentialValue::Pat { token_name, .. } = &content.credential {
-        annotations.insert(TOKEN_NAME_ANNOTATION.to_owned(), token_name.clone());
+    match &content.credential {
+        CredentialValue::Pat { token_name, .. } => {
+            annotations.insert(TOKEN_NAME_ANNOTATION.to_owned(), token_name.clone());
+        }
+        CredentialValue::OAuth { refreshed_from, .. } => {
+            annotations.insert(
+                REFRESH_TOKEN_SHA256_ANNOTATION.to_owned(),
+                refreshed_from.clone(),
+            );
+        }
     }
     let owner_references = match token.spec.deletion_policy {
         DeletionPolicy::Delete => token.controller_owner_ref(&()).map(|owner| {
@@ -354,6 +365,7 @@ mod tests {
                 access_token: SecretString::from("access-token-value"),
                 token_type: "Bearer".into(),
                 role: None,
+                refreshed_from: "0".repeat(64),
             },
             ..pat_content()
         };

@@ -10,6 +10,8 @@
 //! reconcile (the watch filters them, see `controller::run`), so writing a failure never
 //! bypasses the wait before the next attempt.
 
+pub mod oauth;
+pub mod oauth_policy;
 pub mod pat;
 pub mod pat_policy;
 pub mod record;
@@ -296,6 +298,7 @@ async fn converge(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
         },
         next.expires_at.as_ref().map(|t| t.0),
         next.renewal_time.as_ref().map(|t| t.0),
+        next.refresh_token_expires_at.as_ref().map(|t| t.0),
     );
     let version = status::write(&ctx.client, token, current.as_ref(), &next).await?;
     ctx.wrote_version(&uid, version.as_deref());
@@ -320,19 +323,9 @@ async fn side(
     next.user_name = Some(resolved.user.clone());
     match credential {
         Credential::Pat(spec) => pat::converge(token, spec, ctx, &resolved, &observed, next).await,
-        Credential::OAuth(_) => Ok(Progress {
-            readiness: Readiness::NotReady {
-                reason: "NotSupported",
-                message: "OAuth tokens are not refreshed by this version of the operator yet; the Secret is left alone".into(),
-            },
-            requeue_at: ctx
-                .now()
-                .checked_add(jiff::SignedDuration::try_from(ctx.config.drift_interval).unwrap_or_default())
-                .unwrap_or(Timestamp::MAX),
-            events: Vec::new(),
-            restart_for: None,
-            new_value: false,
-        }),
+        Credential::OAuth(spec) => {
+            oauth::converge(token, spec, ctx, &resolved, &observed, next).await
+        }
     }
 }
 
@@ -360,6 +353,7 @@ fn validate_rendering(
                 access_token: placeholder,
                 token_type: "Bearer".into(),
                 role: None,
+                refreshed_from: String::new(),
             },
         },
     };

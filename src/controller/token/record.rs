@@ -7,7 +7,8 @@ use k8s_openapi::api::core::v1::Secret;
 use secrecy::SecretString;
 
 use crate::api::keys::{
-    EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
+    EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, REFRESH_TOKEN_SHA256_ANNOTATION,
+    TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
 };
 use crate::controller::secret::value_digest;
 
@@ -32,6 +33,8 @@ pub struct HeldValue {
     pub expires_at: Timestamp,
     /// When it was issued.
     pub issued_at: Timestamp,
+    /// OAuth: SHA-256 of the refresh token it came from.
+    pub refreshed_from: Option<String>,
 }
 
 impl std::fmt::Debug for Held {
@@ -80,6 +83,8 @@ pub fn held(secret: Option<&Secret>, value_key: &str) -> Held {
                 token_name: annotation(secret, TOKEN_NAME_ANNOTATION).map(str::to_owned),
                 expires_at,
                 issued_at,
+                refreshed_from: annotation(secret, REFRESH_TOKEN_SHA256_ANNOTATION)
+                    .map(str::to_owned),
             })
         }
         _ => Held::Unknown,

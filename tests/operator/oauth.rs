@@ -1,0 +1,414 @@
+//! OAuth tokens: the access token in the Secret kept valid at every moment over many
+//! refreshes (multi-use and single-use refresh tokens), a dead refresh token reported as
+//! `ReauthorizationRequired` and a new one used as soon as a person stores it, the expiry
+//! warning once a day, and a single-use refresh token whose write failed stored later
+//! without ever being replayed.
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::Secret;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use snowflake_token_operator::api::SnowflakeToken;
+use snowflake_token_operator::api::conditions::find;
+use snowflake_token_operator::emulator::EmulatorConfig;
+use snowflake_token_operator::snowflake::OAuthApi;
+
+use crate::driver_support::{
+    self, BI_CLIENT, CLIENT_SECRET, REDIRECT_URI, SINGLE_USE_CLIENT, authorize_and_exchange, whoami,
+};
+use crate::failures::{allow_secret_writes, deny_secret_writes_labelled};
+use crate::harness::{self, Env, PATIENCE};
+use crate::support::wait_for;
+
+/// The operator tests' account plus two OAuth integrations for BI_SVC: multi-use and
+/// single-use refresh tokens, refresh tokens living `refresh_days`.
+fn seed(refresh_days: u32) -> EmulatorConfig {
+    let refresh = refresh_days * 86_400;
+    let yaml = format!(
+        r#"{base}
+oauth:
+  integrations:
+    - name: BI_APP
+      client_id: {BI_CLIENT}
+      client_secret: "{CLIENT_SECRET}"
+      redirect_uri: {REDIRECT_URI}
+      auto_login_user: BI_SVC
+      refresh_token_validity_seconds: {refresh}
+    - name: SINGLE_USE_APP
+      client_id: {SINGLE_USE_CLIENT}
+      client_secret: "{CLIENT_SECRET}"
+      redirect_uri: {REDIRECT_URI}
+      single_use_refresh_tokens_required: true
+      auto_login_user: BI_SVC
+      refresh_token_validity_seconds: {refresh}
+"#,
+        base = harness::seed_yaml()
+    );
+    EmulatorConfig::from_yaml(&yaml).expect("seed parses")
+}
+
+/// A person's consent, as `authorize` obtains it: the refresh token of the flow.
+async fn consent(env: &Env, client_id: &str) -> SecretString {
+    authorize_and_exchange(&env.emulator, client_id, Some("ANALYST"), false)
+        .await
+        .refresh_token
+        .expect("a refresh token")
+}
+
+/// The client Secret and the refresh-token Secret (labelled as `authorize` labels it),
+/// then the token.
+async fn oauth_token(env: &Env, name: &str, client_id: &str, oauth: Value) {
+    env.apply::<Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "bi-oauth-client"},
+        "stringData": {"OAUTH_CLIENT_ID": client_id, "OAUTH_CLIENT_SECRET": CLIENT_SECRET},
+    }))
+    .await;
+    let refresh = consent(env, client_id).await;
+    store_refresh_token(env, name, &refresh).await;
+    let mut spec = json!({
+        "clientSecretRef": {"name": "bi-oauth-client"},
+        "refreshTokenSecretRef": {"name": format!("{name}-refresh"), "key": "refresh_token"},
+        "role": "ANALYST",
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), oauth.as_object()) {
+        spec.extend(extra.clone());
+    }
+    env.apply::<SnowflakeToken>(json!({
+        "apiVersion": "snowflake-token-operator.io/v1alpha1",
+        "kind": "SnowflakeToken",
+        "metadata": {"name": name},
+        "spec": {
+            "connectionRef": {"name": "snowflake"},
+            "user": {"name": "BI_SVC"},
+            "oauth": spec,
+        },
+    }))
+    .await;
+}
+
+/// What a person's `authorize` leaves: the refresh token in its Secret, labelled for
+/// the operator's watch.
+async fn store_refresh_token(env: &Env, token: &str, refresh: &SecretString) {
+    env.apply::<Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {
+            "name": format!("{token}-refresh"),
+            "labels": {
+                "app.kubernetes.io/managed-by": "snowflake-token-operator",
+                "snowflake-token-operator.io/refresh-token-for": token,
+            },
+        },
+        "stringData": {"refresh_token": refresh.expose_secret()},
+    }))
+    .await;
+}
+
+async fn access_token(env: &Env, token: &str) -> Option<String> {
+    env.secret_data(token).await?.get("access_token").cloned()
+}
+
+/// The refresh requests the operator sent to Snowflake's token endpoint (its metrics).
+fn refresh_requests(env: &Env) -> f64 {
+    env.metrics
+        .encode()
+        .lines()
+        .filter(|l| {
+            l.starts_with("snowflake_requests_total{") && l.contains("operation=\"oauth_refresh\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn wait_access_token(env: &Env, token: &str, not: Option<&str>) -> String {
+    wait_for(PATIENCE, "a new access token in the Secret", || async {
+        let value = access_token(env, token).await?;
+        (Some(value.as_str()) != not).then_some(value)
+    })
+    .await
+}
+
+async fn works(env: &Env, access_token: &str) -> bool {
+    whoami(&env.emulator, &SecretString::from(access_token.to_owned()))
+        .await
+        .is_ok_and(|(user, role)| user == "BI_SVC" && role == "ANALYST")
+}
+
+fn now(env: &Env) -> Timestamp {
+    env.emulator.emulator().clock().now()
+}
+
+async fn status(env: &Env, name: &str) -> snowflake_token_operator::api::SnowflakeTokenStatus {
+    env.api::<SnowflakeToken>()
+        .get(name)
+        .await
+        .expect("token")
+        .status
+        .unwrap_or_default()
+}
+
+/// Steps the shared clock 4 minutes at a time (access tokens live 10, refreshed 2 before):
+/// before the operator hears of each step, the Secret's access token must log in; when a
+/// refresh is due, the next value must log in too, and in single-use mode the previous
+/// one must be dead.
+async fn stays_fresh(env: &Env, name: &str, single_use: bool, steps: usize) -> usize {
+    let mut refreshes = 0;
+    let mut held = wait_access_token(env, name, None).await;
+    assert!(works(env, &held).await, "the first access token logs in");
+    for step in 0..steps {
+        env.emulator.advance_clock(SignedDuration::from_mins(4));
+        assert!(
+            works(env, &held).await,
+            "step {step}: the access token in the Secret is valid at every moment"
+        );
+        let due = status(env, name)
+            .await
+            .renewal_time
+            .expect("renewal time")
+            .0;
+        if now(env) < due {
+            continue;
+        }
+        env.resync();
+        let next = wait_access_token(env, name, Some(&held)).await;
+        assert!(
+            works(env, &next).await,
+            "step {step}: the refreshed token logs in"
+        );
+        assert_eq!(
+            works(env, &held).await,
+            !single_use,
+            "step {step}: a refresh ends the earlier access token only in single-use mode"
+        );
+        held = next;
+        refreshes += 1;
+    }
+    refreshes
+}
+
+#[tokio::test]
+async fn an_access_token_stays_valid_over_many_refreshes() {
+    let env = Env::with_seed("oauth-fresh", seed(90)).await;
+    env.ready_connection().await;
+    oauth_token(&env, "tableau", BI_CLIENT, json!({"refreshBefore": "2m"})).await;
+    let token = env
+        .wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+    let status = token.status.expect("status");
+    assert!(status.access_token_expires_at.is_some() && status.refresh_token_expires_at.is_some());
+    assert_eq!(
+        status.credential_type,
+        Some(snowflake_token_operator::api::CredentialKind::OAuth)
+    );
+    let data = env.secret_data("tableau").await.expect("Secret");
+    for key in [
+        "access_token",
+        "token_type",
+        "expires_at",
+        "username",
+        "account",
+        "host",
+    ] {
+        assert!(data.contains_key(key), "key {key} in {:?}", data.keys());
+    }
+    assert_eq!(data["token_type"], "Bearer");
+    assert_eq!(data["username"], "BI_SVC");
+    let refreshes = stays_fresh(&env, "tableau", false, 20).await;
+    assert!(refreshes >= 8, "{refreshes} refreshes");
+    // Refreshes are not events (one every few minutes would flood them).
+    let events = env.events_of("tableau").await;
+    assert!(events.len() <= 2, "{events:?}");
+}
+
+#[tokio::test]
+async fn a_single_use_chain_stays_valid_and_each_new_refresh_token_is_stored() {
+    let env = Env::with_seed("oauth-single", seed(90)).await;
+    env.ready_connection().await;
+    oauth_token(&env, "tableau", SINGLE_USE_CLIENT, json!({})).await;
+    env.wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+    let first_refresh =
+        env.secret_data("tableau-refresh").await.expect("Secret")["refresh_token"].clone();
+    let refreshes = stays_fresh(&env, "tableau", true, 12).await;
+    assert!(refreshes >= 5, "{refreshes} refreshes");
+    let stored = env.secret_data("tableau-refresh").await.expect("Secret")["refresh_token"].clone();
+    assert_ne!(
+        stored, first_refresh,
+        "each answer's refresh token is stored"
+    );
+    let message = find(&status(&env, "tableau").await.conditions, "Ready")
+        .expect("Ready")
+        .message
+        .clone();
+    assert!(message.contains("single-use"), "{message}");
+}
+
+#[tokio::test]
+async fn a_dead_refresh_token_asks_for_authorize_and_a_new_one_is_used_at_once() {
+    let env = Env::with_seed("oauth-dead", seed(90)).await;
+    env.ready_connection().await;
+    oauth_token(&env, "tableau", SINGLE_USE_CLIENT, json!({})).await;
+    env.wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+    let held = wait_access_token(&env, "tableau", None).await;
+    // Someone else refreshes with the stored token, then replays it: Snowflake kills the
+    // whole chain (reference §6.4), the operator's link included.
+    let stored = SecretString::from(
+        env.secret_data("tableau-refresh").await.expect("Secret")["refresh_token"].clone(),
+    );
+    let client = driver_support::oauth_client(&env.emulator);
+    let credentials = driver_support::credentials(SINGLE_USE_CLIENT);
+    client
+        .refresh(&credentials, &stored, None)
+        .await
+        .expect("someone else refreshes with the stored token");
+    assert!(
+        client.refresh(&credentials, &stored, None).await.is_err(),
+        "the replay is refused and kills the chain"
+    );
+    env.advance(SignedDuration::from_mins(9));
+    let token = env
+        .wait_ready::<SnowflakeToken>("tableau", "False", Some("ReauthorizationRequired"))
+        .await;
+    let ready = find(
+        &token.status.clone().unwrap_or_default().conditions,
+        "Ready",
+    )
+    .expect("Ready")
+    .message
+    .clone();
+    let command = format!(
+        "snowflake-token-operator authorize --namespace {} tableau",
+        env.ns()
+    );
+    assert!(ready.contains(&command), "{ready}");
+    env.wait_event_type("tableau", "ReauthorizationRequired")
+        .await;
+    assert_eq!(
+        access_token(&env, "tableau").await.as_deref(),
+        Some(held.as_str()),
+        "the Secret is never blanked"
+    );
+    // Stopped: more reconciles send nothing to the token endpoint.
+    let before = refresh_requests(&env);
+    for _ in 0..3 {
+        env.advance(SignedDuration::from_mins(5));
+    }
+    env.wait_ready::<SnowflakeToken>("tableau", "False", Some("ReauthorizationRequired"))
+        .await;
+    assert_eq!(
+        refresh_requests(&env),
+        before,
+        "a dead refresh token is never sent again"
+    );
+
+    // A person authorizes again: used at once, without waiting for any timer.
+    let fresh = consent(&env, SINGLE_USE_CLIENT).await;
+    store_refresh_token(&env, "tableau", &fresh).await;
+    env.wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+    let renewed = wait_access_token(&env, "tableau", Some(&held)).await;
+    assert!(works(&env, &renewed).await);
+    env.wait_event("tableau", "Reauthorized").await;
+}
+
+#[tokio::test]
+async fn the_refresh_token_expiry_is_announced_once_a_day_in_its_window() {
+    let env = Env::with_seed("oauth-expiry", seed(3)).await;
+    env.ready_connection().await;
+    oauth_token(
+        &env,
+        "tableau",
+        BI_CLIENT,
+        json!({"refreshTokenValidity": "72h", "refreshTokenExpiryWarning": "48h"}),
+    )
+    .await;
+    let token = env
+        .wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+    assert!(
+        find(
+            &token.status.unwrap_or_default().conditions,
+            "RefreshTokenExpiringSoon"
+        )
+        .is_none(),
+        "not yet in the window"
+    );
+    let warnings = || async {
+        env.events_of("tableau")
+            .await
+            .into_iter()
+            .filter(|e| e.contains("RefreshTokenExpiringSoon"))
+            .count()
+    };
+    // 25 h later: 47 h left, inside the 48 h window.
+    env.advance(SignedDuration::from_hours(25));
+    let message = wait_for(PATIENCE, "the expiry warning condition", || async {
+        let status = status(&env, "tableau").await;
+        find(&status.conditions, "RefreshTokenExpiringSoon").map(|c| c.message.clone())
+    })
+    .await;
+    assert!(message.contains("within 2 days"), "{message}");
+    assert!(
+        message.contains("snowflake-token-operator authorize"),
+        "{message}"
+    );
+    env.wait_event_type("tableau", "RefreshTokenExpiringSoon")
+        .await;
+    // Many reconciles the same day: still one warning.
+    for _ in 0..4 {
+        env.advance(SignedDuration::from_mins(9));
+        wait_access_token(&env, "tableau", None).await;
+    }
+    env.wait_ready::<SnowflakeToken>("tableau", "True", None)
+        .await;
+    assert_eq!(warnings().await, 1, "{:?}", env.events_of("tableau").await);
+    // The next day: once more.
+    env.advance(SignedDuration::from_hours(24));
+    wait_for(PATIENCE, "the next day's warning", || async {
+        let status = status(&env, "tableau").await;
+        find(&status.conditions, "RefreshTokenExpiringSoon")
+            .filter(|c| c.message.contains("within a day"))
+            .map(drop)
+    })
+    .await;
+    wait_for(PATIENCE, "a second warning event", || async {
+        (warnings().await == 2).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_new_single_use_refresh_token_whose_write_failed_is_stored_later_not_replayed() {
+    let env = Env::with_seed("oauth-write", seed(90)).await;
+    env.ready_connection().await;
+    oauth_token(&env, "tableau", SINGLE_USE_CLIENT, json!({})).await;
+    env.wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+    let held = wait_access_token(&env, "tableau", None).await;
+    deny_secret_writes_labelled(&env, "snowflake-token-operator.io/refresh-token-for").await;
+    let before = refresh_requests(&env);
+    env.advance(SignedDuration::from_mins(9));
+    wait_for(
+        PATIENCE,
+        "failed attempts to store the refresh token",
+        || async { (status(&env, "tableau").await.failure_count? >= 3).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        refresh_requests(&env),
+        before + 1.0,
+        "one refresh; the retries only write its answer"
+    );
+    allow_secret_writes(&env).await;
+    let renewed = wait_access_token(&env, "tableau", Some(&held)).await;
+    env.wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+    assert!(works(&env, &renewed).await);
+    // The chain is intact: the stored refresh token refreshes again.
+    env.advance(SignedDuration::from_mins(9));
+    let again = wait_access_token(&env, "tableau", Some(&renewed)).await;
+    assert!(works(&env, &again).await);
+    env.wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+}
