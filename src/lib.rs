@@ -2,6 +2,7 @@
 //! and OAuth tokens converged, and writes the credentials into Kubernetes Secrets.
 
 pub mod api;
+pub mod authorize;
 pub mod controller;
 pub mod emulator;
 pub mod metrics;

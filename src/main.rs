@@ -20,6 +20,10 @@ enum Command {
     Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions (YAML) for `kubectl apply -f -`.
     Crd(CrdArgs),
+    /// Obtain the refresh token of an OAuth SnowflakeToken: a person signs in to
+    /// Snowflake in a browser once; the refresh token is stored in the token's
+    /// refreshTokenSecretRef Secret, and the operator keeps the access token fresh from it.
+    Authorize(AuthorizeArgs),
     /// Serve an in-memory Snowflake emulator (SQL API v2, driver login, OAuth; key-pair JWT, PAT and OAuth auth).
     Emulator(EmulatorArgs),
 }
@@ -90,6 +94,33 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Options of `authorize`.
+#[derive(Args, Debug)]
+struct AuthorizeArgs {
+    /// The OAuth SnowflakeToken.
+    token: String,
+    /// Its namespace (default: the kube context's namespace, else `default`).
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
+    /// Kubeconfig file; by default `KUBECONFIG` or `~/.kube/config`.
+    #[arg(long, env = "SFTO_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// The redirect URI registered on the security integration (OAUTH_REDIRECT_URI):
+    /// this command listens there (a loopback http:// address).
+    #[arg(long, default_value = "http://127.0.0.1:8765/callback")]
+    redirect_uri: String,
+    /// Do not listen or open a browser: print the URL, then read the URL the browser
+    /// ends on from standard input (for a machine without a browser).
+    #[arg(long)]
+    no_browser: bool,
+    /// Ask Snowflake for single-use refresh tokens (each refresh returns a new one).
+    #[arg(long)]
+    single_use: bool,
+    /// How long to wait for the browser (or the pasted URL).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
 /// Options of `crd`.
 #[derive(Args, Debug)]
 struct CrdArgs {
@@ -122,6 +153,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run_operator(*args),
         Command::Crd(args) => crd(&args),
+        Command::Authorize(args) => authorize(args),
         Command::Emulator(args) => run_emulator(args),
     }
 }
@@ -226,6 +258,65 @@ fn run_operator(args: RunArgs) -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "exiting");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// `authorize`: the consent flow; messages on stderr, nothing secret printed.
+fn authorize(args: AuthorizeArgs) -> ExitCode {
+    use snowflake_token_operator::authorize::{self, Options};
+    init_tracing(LogFormat::Text);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("snowflake-token-operator authorize: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let client = match snowflake_token_operator::operator::kube_client(args.kubeconfig.as_deref()).await {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!("snowflake-token-operator authorize: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let namespace = args
+            .namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let options = Options {
+            namespace: namespace.clone(),
+            token: args.token.clone(),
+            redirect_uri: args.redirect_uri.clone(),
+            no_browser: args.no_browser,
+            open_browser: !args.no_browser,
+            single_use: args.single_use,
+            timeout: args.timeout,
+        };
+        match authorize::authorize(client, &options, |line| eprintln!("{line}")).await {
+            Ok(done) => {
+                let who = done
+                    .username
+                    .map(|u| format!(" as {u}"))
+                    .unwrap_or_default();
+                let lives = done
+                    .refresh_token_expires_in
+                    .map(|s| format!("; it lives {} days", s / 86_400))
+                    .unwrap_or_default();
+                eprintln!(
+                    "Authorized{who}: the refresh token is in Secret {} (key {}){lives}. The operator refreshes SnowflakeToken {namespace}/{} from it now.",
+                    done.secret, done.key, args.token
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("snowflake-token-operator authorize: {e}");
                 ExitCode::FAILURE
             }
         }

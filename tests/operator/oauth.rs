@@ -23,6 +23,11 @@ use crate::support::wait_for;
 /// The operator tests' account plus two OAuth integrations for BI_SVC: multi-use and
 /// single-use refresh tokens, refresh tokens living `refresh_days`.
 fn seed(refresh_days: u32) -> EmulatorConfig {
+    seed_with_cli(refresh_days, 9)
+}
+
+/// [`seed`] plus an integration for `authorize`, redirecting to a loopback port.
+fn seed_with_cli(refresh_days: u32, cli_port: u16) -> EmulatorConfig {
     let refresh = refresh_days * 86_400;
     let yaml = format!(
         r#"{base}
@@ -41,11 +46,20 @@ oauth:
       single_use_refresh_tokens_required: true
       auto_login_user: BI_SVC
       refresh_token_validity_seconds: {refresh}
+    - name: CLI_APP
+      client_id: {CLI_CLIENT}
+      client_secret: "{CLIENT_SECRET}"
+      redirect_uri: http://127.0.0.1:{cli_port}/callback
+      auto_login_user: BI_SVC
+      refresh_token_validity_seconds: {refresh}
 "#,
         base = harness::seed_yaml()
     );
     EmulatorConfig::from_yaml(&yaml).expect("seed parses")
 }
+
+/// The integration `authorize` is tested with.
+const CLI_CLIENT: &str = "cli-client";
 
 /// A person's consent, as `authorize` obtains it: the refresh token of the flow.
 async fn consent(env: &Env, client_id: &str) -> SecretString {
@@ -58,14 +72,19 @@ async fn consent(env: &Env, client_id: &str) -> SecretString {
 /// The client Secret and the refresh-token Secret (labelled as `authorize` labels it),
 /// then the token.
 async fn oauth_token(env: &Env, name: &str, client_id: &str, oauth: Value) {
+    let refresh = consent(env, client_id).await;
+    store_refresh_token(env, name, &refresh).await;
+    oauth_token_without_consent(env, name, client_id, oauth).await;
+}
+
+/// The client Secret and the token; no refresh token yet.
+async fn oauth_token_without_consent(env: &Env, name: &str, client_id: &str, oauth: Value) {
     env.apply::<Secret>(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "bi-oauth-client"},
         "stringData": {"OAUTH_CLIENT_ID": client_id, "OAUTH_CLIENT_SECRET": CLIENT_SECRET},
     }))
     .await;
-    let refresh = consent(env, client_id).await;
-    store_refresh_token(env, name, &refresh).await;
     let mut spec = json!({
         "clientSecretRef": {"name": "bi-oauth-client"},
         "refreshTokenSecretRef": {"name": format!("{name}-refresh"), "key": "refresh_token"},
@@ -411,4 +430,185 @@ async fn a_new_single_use_refresh_token_whose_write_failed_is_stored_later_not_r
     assert!(works(&env, &again).await);
     env.wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
         .await;
+}
+
+/// A free loopback port (bound and released: good enough for one test's listener).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Runs `snowflake-token-operator authorize` against the test's control plane.
+fn authorize_command(env: &Env, extra: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowflake-token-operator"));
+    command
+        .arg("authorize")
+        .arg("--kubeconfig")
+        .arg(&harness::plane().kubeconfig)
+        .args(["--namespace", env.ns(), "tableau", "--timeout", "60s"])
+        .args(extra)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Reads the child's stderr until the authorize URL shows; returns it and the reader.
+async fn authorize_url_of(
+    child: &mut tokio::process::Child,
+) -> (
+    String,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) {
+    use tokio::io::AsyncBufReadExt as _;
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let url = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = lines.next_line().await.expect("stderr line") {
+            if let Some(url) = line.trim().strip_prefix("http") {
+                return format!("http{url}");
+            }
+        }
+        panic!("authorize exited without printing a URL");
+    })
+    .await
+    .expect("the URL within the patience");
+    (url, lines)
+}
+
+async fn rest_of(
+    mut lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) -> String {
+    let mut all = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        all.push_str(&line);
+        all.push('\n');
+    }
+    all
+}
+
+#[tokio::test]
+async fn authorize_stores_a_refresh_token_that_the_operator_uses_at_once() {
+    let port = free_port();
+    let env = Env::with_seed("oauth-authorize", seed_with_cli(90, port)).await;
+    env.ready_connection().await;
+    oauth_token_without_consent(&env, "tableau", CLI_CLIENT, json!({})).await;
+    let token = env
+        .wait_ready::<SnowflakeToken>("tableau", "False", Some("RefreshTokenMissing"))
+        .await;
+    let message = find(&token.status.unwrap_or_default().conditions, "Ready")
+        .expect("Ready")
+        .message
+        .clone();
+    let command = format!(
+        "snowflake-token-operator authorize --namespace {} tableau",
+        env.ns()
+    );
+    assert!(message.contains(&command), "{message}");
+
+    // The person runs the command; the test plays the browser (the emulator consents
+    // for its test user without a login page).
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let mut child = authorize_command(&env, &["--redirect-uri", &redirect])
+        .spawn()
+        .expect("authorize starts");
+    let (url, lines) = authorize_url_of(&mut child).await;
+    let browser = driver_support::browser();
+    let consent = browser.get(&url).send().await.expect("authorize page");
+    assert_eq!(consent.status().as_u16(), 302);
+    let back = consent.headers()["location"]
+        .to_str()
+        .expect("Location")
+        .to_owned();
+    assert!(back.starts_with(&redirect), "{back}");
+    let landed = browser
+        .get(&back)
+        .send()
+        .await
+        .expect("the command's listener");
+    assert!(landed.status().is_success());
+    let status = child.wait().await.expect("authorize exits");
+    let said = rest_of(lines).await;
+    assert!(status.success(), "{said}");
+    assert!(said.contains("Authorized as BI_SVC"), "{said}");
+
+    let stored = env
+        .api::<Secret>()
+        .get("tableau-refresh")
+        .await
+        .expect("Secret");
+    let labels = stored.metadata.labels.unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("snowflake-token-operator.io/refresh-token-for")
+            .map(String::as_str),
+        Some("tableau")
+    );
+    // Picked up at once (the Secret watch), no timer involved.
+    env.wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+    let access = wait_access_token(&env, "tableau", None).await;
+    for (connector, logins) in crate::driver_support::connector::connector_logins(
+        &env.emulator,
+        &[json!({"user": "BI_SVC", "oauth_token": access})],
+    )
+    .await
+    {
+        assert_eq!(
+            logins,
+            vec![crate::driver_support::connector::Login::Ok {
+                user: "BI_SVC".into(),
+                role: "ANALYST".into()
+            }],
+            "{connector}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn authorize_refuses_a_foreign_redirect_and_an_error_and_writes_nothing() {
+    let env = Env::with_seed("oauth-authorize-bad", seed(90)).await;
+    env.ready_connection().await;
+    oauth_token_without_consent(&env, "tableau", BI_CLIENT, json!({})).await;
+    for (pasted, expected) in [
+        (
+            format!("{REDIRECT_URI}?code=abc&state=not-the-one-sent"),
+            "state does not match",
+        ),
+        (
+            format!("{REDIRECT_URI}?error=access_denied&error_description=the+user+said+no"),
+            "refused the authorization (access_denied: the user said no)",
+        ),
+    ] {
+        let mut child = authorize_command(&env, &["--no-browser", "--redirect-uri", REDIRECT_URI])
+            .spawn()
+            .expect("authorize starts");
+        let (url, lines) = authorize_url_of(&mut child).await;
+        assert!(url.contains("code_challenge_method=S256"), "{url}");
+        {
+            use tokio::io::AsyncWriteExt as _;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin
+                .write_all(format!("{pasted}\n").as_bytes())
+                .await
+                .expect("paste");
+        }
+        let status = child.wait().await.expect("authorize exits");
+        let said = rest_of(lines).await;
+        assert!(!status.success(), "{said}");
+        assert!(said.contains(expected), "{said}");
+        assert!(
+            env.api::<Secret>()
+                .get_opt("tableau-refresh")
+                .await
+                .expect("get")
+                .is_none(),
+            "nothing written"
+        );
+    }
 }

@@ -67,6 +67,90 @@ pub fn authorize_command(token: &SnowflakeToken) -> String {
     )
 }
 
+/// The OAuth client's id and secret from the Secret `reference` names in `namespace`.
+pub async fn read_client_credentials(
+    client: &kube::Client,
+    namespace: &str,
+    reference: &crate::api::OAuthClientSecretRef,
+) -> Result<ClientCredentials, Error> {
+    let purpose = "the OAuth client's id and secret (spec.oauth.clientSecretRef), as SELECT SYSTEM$SHOW_OAUTH_CLIENT_SECRETS('<INTEGRATION>') prints them";
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = api
+        .get_opt(&reference.name)
+        .await
+        .map_err(|e| Error::kube(format!("reading Secret {}", reference.name), e))?
+        .ok_or_else(|| Error::SecretMissing {
+            name: reference.name.clone(),
+            purpose: purpose.into(),
+        })?;
+    let key = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| Error::SecretKeyMissing {
+                name: reference.name.clone(),
+                key: key.to_owned(),
+                purpose: purpose.into(),
+            })
+    };
+    Ok(ClientCredentials {
+        client_id: key(&reference.client_id_key)?,
+        client_secret: SecretString::from(key(&reference.client_secret_key)?),
+    })
+}
+
+/// Applies `value` as the refresh token of `token` into the Secret its spec names (with
+/// its issue time, and the labels that let the operator's Secret watch see it change),
+/// over `version` when given. One write: the Secret is never left half-written.
+pub async fn store_refresh_token(
+    client: &kube::Client,
+    token: &SnowflakeToken,
+    reference: &crate::api::SecretKeyRef,
+    value: &SecretString,
+    issued_at: Timestamp,
+    version: Option<&str>,
+) -> Result<(), kube::Error> {
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(reference.name.clone()),
+            resource_version: version.map(str::to_owned),
+            labels: Some(
+                [
+                    (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+                    (
+                        REFRESH_TOKEN_FOR_LABEL.to_owned(),
+                        token.metadata.name.clone().unwrap_or_default(),
+                    ),
+                ]
+                .into(),
+            ),
+            annotations: Some([(ISSUED_AT_ANNOTATION.to_owned(), issued_at.to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            [(
+                reference.key.clone(),
+                ByteString(value.expose_secret().as_bytes().to_vec()),
+            )]
+            .into(),
+        ),
+        ..Secret::default()
+    };
+    api.patch(
+        &reference.name,
+        &PatchParams::apply(REFRESH_FIELD_MANAGER).force(),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .map(drop)
+}
+
 /// The refresh token as the Secret holds it now.
 struct RefreshToken {
     value: SecretString,
@@ -297,45 +381,18 @@ impl Run<'_> {
         }))
     }
 
-    async fn read_client(&self) -> Result<ClientCredentials, Error> {
-        let reference = &self.spec.client_secret_ref;
-        let purpose = "the OAuth client's id and secret (spec.oauth.clientSecretRef), as SELECT SYSTEM$SHOW_OAUTH_CLIENT_SECRETS('<INTEGRATION>') prints them";
-        let api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
-        let secret = api
-            .get_opt(&reference.name)
-            .await
-            .map_err(|e| Error::kube(format!("reading Secret {}", reference.name), e))?
-            .ok_or_else(|| Error::SecretMissing {
-                name: reference.name.clone(),
-                purpose: purpose.into(),
-            })?;
-        let key = |key: &str| {
-            secret
-                .data
-                .as_ref()
-                .and_then(|d| d.get(key))
-                .and_then(|v| String::from_utf8(v.0.clone()).ok())
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| Error::SecretKeyMissing {
-                    name: reference.name.clone(),
-                    key: key.to_owned(),
-                    purpose: purpose.into(),
-                })
-        };
-        Ok(ClientCredentials {
-            client_id: key(&reference.client_id_key)?,
-            client_secret: SecretString::from(key(&reference.client_secret_key)?),
-        })
-    }
-
     async fn refresh(
         &mut self,
         cause: Cause,
         refresh: RefreshToken,
         next: &mut SnowflakeTokenStatus,
     ) -> Result<Progress, Error> {
-        let credentials = self.read_client().await?;
+        let credentials = read_client_credentials(
+            &self.ctx.client,
+            &self.namespace(),
+            &self.spec.client_secret_ref,
+        )
+        .await?;
         let scope = oauth_policy::scope_for(self.spec.role.as_deref());
         let client = OAuthClient::with_http_client(
             self.resolved.client.api.sql_api().http_client().clone(),
@@ -403,13 +460,15 @@ impl Run<'_> {
         next: &mut SnowflakeTokenStatus,
     ) -> Result<Progress, Error> {
         if let Some(refresh_token) = &pending.refresh_token {
-            match self
-                .write_refresh_token(
-                    refresh_token,
-                    pending.issued_at,
-                    pending.refresh_secret_version.as_deref(),
-                )
-                .await
+            match store_refresh_token(
+                &self.ctx.client,
+                self.token,
+                &self.spec.refresh_token_secret_ref,
+                refresh_token,
+                pending.issued_at,
+                pending.refresh_secret_version.as_deref(),
+            )
+            .await
             {
                 Ok(()) => pending.refresh_token = None,
                 Err(kube::Error::Api(status)) if status.code == 409 => {
@@ -521,54 +580,6 @@ impl Run<'_> {
             restart_for: None,
             new_value: false,
         })
-    }
-
-    /// Applies the refresh token (with its issue time, and the labels that let the
-    /// operator's Secret watch see a person replace it) over the version read before the
-    /// refresh.
-    async fn write_refresh_token(
-        &self,
-        value: &SecretString,
-        issued_at: Timestamp,
-        version: Option<&str>,
-    ) -> Result<(), kube::Error> {
-        let reference = &self.spec.refresh_token_secret_ref;
-        let api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some(reference.name.clone()),
-                resource_version: version.map(str::to_owned),
-                labels: Some(
-                    [
-                        (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
-                        (
-                            REFRESH_TOKEN_FOR_LABEL.to_owned(),
-                            self.token.metadata.name.clone().unwrap_or_default(),
-                        ),
-                    ]
-                    .into(),
-                ),
-                annotations: Some(
-                    [(ISSUED_AT_ANNOTATION.to_owned(), issued_at.to_string())].into(),
-                ),
-                ..ObjectMeta::default()
-            },
-            data: Some(
-                [(
-                    reference.key.clone(),
-                    ByteString(value.expose_secret().as_bytes().to_vec()),
-                )]
-                .into(),
-            ),
-            ..Secret::default()
-        };
-        api.patch(
-            &reference.name,
-            &PatchParams::apply(REFRESH_FIELD_MANAGER).force(),
-            &Patch::Apply(&secret),
-        )
-        .await
-        .map(drop)
     }
 
     /// The `Ready` message of a fresh access token; `single_use` when the last answer
