@@ -1,9 +1,13 @@
 //! No credential leaves the Secret: a mint, a rotation, a repaired Secret and a failed
 //! pre-swap check run with TRACE logging of every crate captured, and no PAT value
-//! appears in the logs, the events, the status, or the `Debug` output of the objects.
+//! appears in the logs, the events, the status, or the `Debug` output of the objects;
+//! nor does any OAuth access token, refresh token or client secret over refreshes, a
+//! single-use chain and a refused refresh token.
 //!
 //! A test binary of its own, because it installs the process-wide log subscriber.
 
+#[path = "driver_support/mod.rs"]
+mod driver_support;
 #[path = "emulator_support/mod.rs"]
 mod emulator_support;
 #[path = "operator/harness.rs"]
@@ -20,14 +24,140 @@ use snowflake_token_operator::api::{SnowflakeConnection, SnowflakeServiceUser, S
 use emulator_support::capture::Capture;
 use harness::{Env, pat_token, service_user};
 
+/// Every log line of the process (both tests), at TRACE.
+fn capture() -> Capture {
+    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = Capture::default();
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(capture.clone())
+                .init();
+            capture
+        })
+        .clone()
+}
+
+/// Asserts that none of `values` is in the captured logs, the namespace's events, or the
+/// tokens' JSON and `Debug` output.
+async fn nowhere(env: &Env, values: &[String]) {
+    let events: Vec<Event> = env
+        .api::<Event>()
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items;
+    assert!(events.len() >= 2, "events were published: {events:?}");
+    let events = serde_json::to_string(&events).expect("json");
+    let tokens = env
+        .api::<SnowflakeToken>()
+        .list(&ListParams::default())
+        .await
+        .expect("tokens")
+        .items;
+    let statuses = serde_json::to_string(&tokens).expect("json");
+    let debug = format!("{tokens:?}");
+    let logs = capture().text();
+    for value in values {
+        assert!(value.len() > 16, "a real value");
+        for (what, text) in [
+            ("logs", &logs),
+            ("events", &events),
+            ("status", &statuses),
+            ("Debug", &debug),
+        ] {
+            assert!(
+                !text.contains(value.as_str()),
+                "a credential is in the {what}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_oauth_token_in_logs_events_status_or_debug_output() {
+    let capture = capture();
+    let env = Env::with_seed("oauth-leaks", harness::oauth_seed(90, 9)).await;
+    env.connection(1).await;
+    env.wait_ready::<SnowflakeConnection>("snowflake", "True", None)
+        .await;
+    let client_id = driver_support::SINGLE_USE_CLIENT;
+    env.apply::<Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "oauth-client"},
+        "stringData": {"OAUTH_CLIENT_ID": client_id, "OAUTH_CLIENT_SECRET": driver_support::CLIENT_SECRET},
+    }))
+    .await;
+    let consent =
+        driver_support::authorize_and_exchange(&env.emulator, client_id, Some("ANALYST"), false)
+            .await
+            .refresh_token
+            .expect("refresh token");
+    use secrecy::ExposeSecret as _;
+    let mut values = vec![consent.expose_secret().to_owned()];
+    env.apply::<Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "bi-refresh"},
+        "stringData": {"refresh_token": consent.expose_secret()},
+    }))
+    .await;
+    env.apply::<SnowflakeToken>(json!({
+        "apiVersion": "snowflake-token-operator.io/v1alpha1",
+        "kind": "SnowflakeToken",
+        "metadata": {"name": "bi"},
+        "spec": {
+            "connectionRef": {"name": "snowflake"},
+            "user": {"name": "BI_SVC"},
+            "oauth": {
+                "clientSecretRef": {"name": "oauth-client"},
+                "refreshTokenSecretRef": {"name": "bi-refresh", "key": "refresh_token"},
+                "role": "ANALYST",
+            },
+            "secret": {"template": {"header": "Authorization: Bearer {{ access_token }}"}},
+        },
+    }))
+    .await;
+    env.wait_ready::<SnowflakeToken>("bi", "True", None).await;
+    let read = |name: &'static str, key: &'static str| {
+        let env = &env;
+        async move { env.secret_data(name).await.expect("Secret")[key].clone() }
+    };
+    // Refreshes of a single-use chain: each access token and each stored refresh token.
+    for _ in 0..3 {
+        let access = read("bi", "access_token").await;
+        values.push(access.clone());
+        values.push(read("bi-refresh", "refresh_token").await);
+        env.advance(SignedDuration::from_mins(9));
+        support::wait_for(harness::PATIENCE, "a refresh", || async {
+            (read("bi", "access_token").await != access).then_some(())
+        })
+        .await;
+    }
+    // A refused refresh token (its chain replayed by someone else): an error path.
+    let stored = secrecy::SecretString::from(read("bi-refresh", "refresh_token").await);
+    values.push(read("bi-refresh", "refresh_token").await);
+    let client = driver_support::oauth_client(&env.emulator);
+    let credentials = driver_support::credentials(client_id);
+    use snowflake_token_operator::snowflake::OAuthApi as _;
+    let other = client
+        .refresh(&credentials, &stored, None)
+        .await
+        .expect("refresh");
+    values.push(other.access_token.expose_secret().to_owned());
+    assert!(client.refresh(&credentials, &stored, None).await.is_err());
+    env.advance(SignedDuration::from_mins(9));
+    env.wait_ready::<SnowflakeToken>("bi", "False", Some("ReauthorizationRequired"))
+        .await;
+    values.push(driver_support::CLIENT_SECRET.to_owned());
+    assert!(capture.text().contains("token-request") || capture.text().contains("OAuth"));
+    nowhere(&env, &values).await;
+}
+
 #[tokio::test]
 async fn no_token_value_in_logs_events_status_or_debug_output() {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(capture.clone())
-        .init();
+    let capture = capture();
 
     let env = Env::new("pat-leaks").await;
     env.connection(1).await;

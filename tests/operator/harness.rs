@@ -85,6 +85,47 @@ users:
     )
 }
 
+/// The integration `authorize` is tested with.
+pub const CLI_CLIENT: &str = "cli-client";
+
+/// [`seed`] plus three OAuth integrations for BI_SVC: multi-use and single-use refresh
+/// tokens (redirecting nowhere: tests read the redirect) and one for `authorize`
+/// redirecting to loopback `cli_port`; refresh tokens live `refresh_days`.
+pub fn oauth_seed(refresh_days: u32, cli_port: u16) -> EmulatorConfig {
+    let refresh = refresh_days * 86_400;
+    let yaml = format!(
+        r#"{base}
+oauth:
+  integrations:
+    - name: BI_APP
+      client_id: {bi}
+      client_secret: "{secret}"
+      redirect_uri: {redirect}
+      auto_login_user: BI_SVC
+      refresh_token_validity_seconds: {refresh}
+    - name: SINGLE_USE_APP
+      client_id: {single}
+      client_secret: "{secret}"
+      redirect_uri: {redirect}
+      single_use_refresh_tokens_required: true
+      auto_login_user: BI_SVC
+      refresh_token_validity_seconds: {refresh}
+    - name: CLI_APP
+      client_id: {CLI_CLIENT}
+      client_secret: "{secret}"
+      redirect_uri: http://127.0.0.1:{cli_port}/callback
+      auto_login_user: BI_SVC
+      refresh_token_validity_seconds: {refresh}
+"#,
+        base = seed_yaml(),
+        bi = crate::driver_support::BI_CLIENT,
+        single = crate::driver_support::SINGLE_USE_CLIENT,
+        secret = crate::driver_support::CLIENT_SECRET,
+        redirect = crate::driver_support::REDIRECT_URI
+    );
+    EmulatorConfig::from_yaml(&yaml).expect("seed parses")
+}
+
 /// Settings of an operator under test: the emulator's clock, short backoff, fast client.
 pub fn operator_config(namespace: &str, clock: &emulator::Clock) -> Config {
     Config {

@@ -20,46 +20,15 @@ use crate::failures::{allow_secret_writes, deny_secret_writes_labelled};
 use crate::harness::{self, Env, PATIENCE};
 use crate::support::wait_for;
 
-/// The operator tests' account plus two OAuth integrations for BI_SVC: multi-use and
-/// single-use refresh tokens, refresh tokens living `refresh_days`.
 fn seed(refresh_days: u32) -> EmulatorConfig {
-    seed_with_cli(refresh_days, 9)
+    harness::oauth_seed(refresh_days, 9)
 }
 
-/// [`seed`] plus an integration for `authorize`, redirecting to a loopback port.
 fn seed_with_cli(refresh_days: u32, cli_port: u16) -> EmulatorConfig {
-    let refresh = refresh_days * 86_400;
-    let yaml = format!(
-        r#"{base}
-oauth:
-  integrations:
-    - name: BI_APP
-      client_id: {BI_CLIENT}
-      client_secret: "{CLIENT_SECRET}"
-      redirect_uri: {REDIRECT_URI}
-      auto_login_user: BI_SVC
-      refresh_token_validity_seconds: {refresh}
-    - name: SINGLE_USE_APP
-      client_id: {SINGLE_USE_CLIENT}
-      client_secret: "{CLIENT_SECRET}"
-      redirect_uri: {REDIRECT_URI}
-      single_use_refresh_tokens_required: true
-      auto_login_user: BI_SVC
-      refresh_token_validity_seconds: {refresh}
-    - name: CLI_APP
-      client_id: {CLI_CLIENT}
-      client_secret: "{CLIENT_SECRET}"
-      redirect_uri: http://127.0.0.1:{cli_port}/callback
-      auto_login_user: BI_SVC
-      refresh_token_validity_seconds: {refresh}
-"#,
-        base = harness::seed_yaml()
-    );
-    EmulatorConfig::from_yaml(&yaml).expect("seed parses")
+    harness::oauth_seed(refresh_days, cli_port)
 }
 
-/// The integration `authorize` is tested with.
-const CLI_CLIENT: &str = "cli-client";
+use harness::CLI_CLIENT;
 
 /// A person's consent, as `authorize` obtains it: the refresh token of the flow.
 async fn consent(env: &Env, client_id: &str) -> SecretString {
