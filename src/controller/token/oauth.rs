@@ -342,7 +342,9 @@ impl Run<'_> {
             detail.map(|d| format!(" ({d})")).unwrap_or_default(),
             self.keeps()
         );
-        let recheck = self.ctx.config.drift_interval;
+        // A GET of the refresh-token Secret, no Snowflake request: cheap enough to notice a
+        // new token written by hand (without the label the watch sees) within minutes.
+        let recheck = self.ctx.config.connection_interval;
         self.not_ready(Reason::ReauthorizationRequired.as_str(), message, recheck)
     }
 
