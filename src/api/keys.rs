@@ -54,6 +54,12 @@ pub const RESTARTED_AT_ANNOTATION: &str = "snowflake-token-operator.io/restarted
 pub const REFRESH_TOKEN_SHA256_ANNOTATION: &str =
     "snowflake-token-operator.io/refresh-token-sha256";
 
+/// Annotation on an OAuth token's Secret: the session role of its access token, as
+/// Snowflake granted it (the role is bound to the refresh token when a person authorizes;
+/// a refresh cannot change it), so a changed `oauth.role` is reported as needing
+/// authorization again.
+pub const OAUTH_ROLE_ANNOTATION: &str = "snowflake-token-operator.io/oauth-role";
+
 /// Label on a refresh-token Secret: the SnowflakeToken it feeds. Written by `authorize`
 /// (and by the operator when it stores a rotated single-use refresh token) together with
 /// the managed-by label, so the operator's Secret watch sees a person authorizing again
@@ -76,6 +82,7 @@ mod tests {
             RESTARTED_AT_ANNOTATION,
             REFRESH_TOKEN_SHA256_ANNOTATION,
             REFRESH_TOKEN_FOR_LABEL,
+            OAUTH_ROLE_ANNOTATION,
         ] {
             assert!(key.starts_with(PREFIX), "{key}");
         }

@@ -140,6 +140,8 @@ pub struct OAuthPending {
     pub refresh_expires_at: Option<Timestamp>,
     /// Why it was refreshed.
     pub cause: super::token::oauth_policy::Cause,
+    /// The session role Snowflake granted (from the answer's scope), if it said.
+    pub granted_role: Option<String>,
 }
 
 impl std::fmt::Debug for OAuthPending {

@@ -581,3 +581,96 @@ async fn authorize_refuses_a_foreign_redirect_and_an_error_and_writes_nothing() 
         );
     }
 }
+
+#[tokio::test]
+async fn each_oauth_refusal_has_its_own_reason() {
+    let env = Env::with_seed("oauth-refusals", seed(90)).await;
+    env.ready_connection().await;
+    oauth_token(&env, "tableau", BI_CLIENT, json!({})).await;
+    env.wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+    let held = wait_access_token(&env, "tableau", None).await;
+
+    // A wrong client secret (rotated in Snowflake, say).
+    env.apply::<Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "bi-oauth-client"},
+        "stringData": {"OAUTH_CLIENT_ID": BI_CLIENT, "OAUTH_CLIENT_SECRET": "not-the-secret"},
+    }))
+    .await;
+    env.advance(SignedDuration::from_mins(9));
+    let token = env
+        .wait_ready::<SnowflakeToken>("tableau", "False", Some("OAuthClientRejected"))
+        .await;
+    let message = find(&token.status.unwrap_or_default().conditions, "Ready")
+        .expect("Ready")
+        .message
+        .clone();
+    assert!(
+        message.contains("SYSTEM$SHOW_OAUTH_CLIENT_SECRETS"),
+        "{message}"
+    );
+    assert_eq!(
+        access_token(&env, "tableau").await.as_deref(),
+        Some(held.as_str()),
+        "the Secret keeps its access token"
+    );
+
+    // The right secret again, and another role: the refresh token was authorized for
+    // ANALYST, and a refresh cannot change that, so the token asks for authorize again
+    // while the Secret is kept fresh for ANALYST.
+    env.apply::<Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "bi-oauth-client"},
+        "stringData": {"OAUTH_CLIENT_ID": BI_CLIENT, "OAUTH_CLIENT_SECRET": CLIENT_SECRET},
+    }))
+    .await;
+    env.api::<SnowflakeToken>()
+        .patch(
+            "tableau",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"oauth": {"role": "LOADER"}}})),
+        )
+        .await
+        .expect("role changed");
+    let token = env
+        .wait_ready::<SnowflakeToken>("tableau", "False", Some("ReauthorizationRequired"))
+        .await;
+    let message = find(&token.status.unwrap_or_default().conditions, "Ready")
+        .expect("Ready")
+        .message
+        .clone();
+    assert!(
+        message.contains("asks for role LOADER") && message.contains("authorized for role ANALYST"),
+        "{message}"
+    );
+    assert!(message.contains("authorize"), "{message}");
+    let secret = env.api::<Secret>().get("tableau").await.expect("Secret");
+    assert_eq!(
+        secret
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("snowflake-token-operator.io/oauth-role"))
+            .map(String::as_str),
+        Some("ANALYST"),
+        "the Secret says which role its access token has"
+    );
+    let fresh = wait_access_token(&env, "tableau", Some(&held)).await;
+    assert_ne!(
+        fresh, held,
+        "the Secret is refreshed after the client secret is right again"
+    );
+
+    // Back to ANALYST: Ready again without a person.
+    env.api::<SnowflakeToken>()
+        .patch(
+            "tableau",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"oauth": {"role": "ANALYST"}}})),
+        )
+        .await
+        .expect("role changed back");
+    env.wait_ready::<SnowflakeToken>("tableau", "True", Some("Refreshed"))
+        .await;
+}

@@ -29,7 +29,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::api::keys::{
     EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL,
-    REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_LABEL, TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
+    OAUTH_ROLE_ANNOTATION, REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_LABEL, TOKEN_NAME_ANNOTATION,
+    VALUE_SHA256_ANNOTATION,
 };
 use crate::api::{DeletionPolicy, SnowflakeToken};
 
@@ -213,11 +214,18 @@ pub fn desired_secret(
         CredentialValue::Pat { token_name, .. } => {
             annotations.insert(TOKEN_NAME_ANNOTATION.to_owned(), token_name.clone());
         }
-        CredentialValue::OAuth { refreshed_from, .. } => {
+        CredentialValue::OAuth {
+            refreshed_from,
+            role,
+            ..
+        } => {
             annotations.insert(
                 REFRESH_TOKEN_SHA256_ANNOTATION.to_owned(),
                 refreshed_from.clone(),
             );
+            if let Some(role) = role {
+                annotations.insert(OAUTH_ROLE_ANNOTATION.to_owned(), role.clone());
+            }
         }
     }
     let owner_references = match token.spec.deletion_policy {

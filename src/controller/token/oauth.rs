@@ -198,6 +198,10 @@ pub async fn converge(
         now,
         validity,
         events: Vec::new(),
+        role: match &observed.held {
+            Held::Intact(v) => v.role.clone(),
+            _ => None,
+        },
     };
 
     // An answer not stored completely yet: store it before anything else.
@@ -205,6 +209,7 @@ pub async fn converge(
         return run
             .store(pending, next)
             .await
+            .map(|p| run.check_role(p))
             .map(|p| run.warn(p, next, window));
     }
 
@@ -289,6 +294,7 @@ pub async fn converge(
             )
         }
     };
+    let progress = run.check_role(progress);
     Ok(run.warn(progress, next, window))
 }
 
@@ -302,6 +308,8 @@ struct Run<'a> {
     now: Timestamp,
     validity: Duration,
     events: Vec<(EventType, &'static str, String)>,
+    /// The session role of the access token in the Secret, when known.
+    role: Option<String>,
 }
 
 impl Run<'_> {
@@ -450,6 +458,7 @@ impl Run<'_> {
             refreshed_from,
             single_use,
             cause,
+            granted_role: answer.scope.as_deref().and_then(oauth_policy::granted_role),
         };
         self.store(pending, next).await
     }
@@ -518,11 +527,12 @@ impl Run<'_> {
             credential: CredentialValue::OAuth {
                 access_token: pending.access_token.clone(),
                 token_type: "Bearer".into(),
-                role: self
-                    .spec
-                    .role
-                    .as_deref()
-                    .map(crate::api::desired::resolve_identifier),
+                role: pending.granted_role.clone().or_else(|| {
+                    self.spec
+                        .role
+                        .as_deref()
+                        .map(crate::api::desired::resolve_identifier)
+                }),
                 refreshed_from: pending.refreshed_from.clone(),
             },
         };
@@ -530,6 +540,9 @@ impl Run<'_> {
         if let Err(e) = super::write_secret(self.ctx, self.token, self.observed, &desired).await {
             self.ctx.keep_oauth_pending(&self.uid, pending);
             return Err(e);
+        }
+        if let CredentialValue::OAuth { role, .. } = content.credential {
+            self.role = role;
         }
         self.ctx.mark_written(&self.uid, pending.issued_at);
         self.ctx.metrics.rotated("OAuth", pending.cause.as_str());
@@ -582,6 +595,36 @@ impl Run<'_> {
             restart_for: None,
             new_value: false,
         })
+    }
+
+    /// A valid access token for another role than `oauth.role` asks for is not Ready: the
+    /// role was bound when a person authorized, and only authorizing again changes it. The
+    /// Secret keeps being refreshed on schedule meanwhile (consumers keep working).
+    fn check_role(&mut self, progress: Progress) -> Progress {
+        if !matches!(progress.readiness, Readiness::Ready { .. }) {
+            return progress;
+        }
+        let Some((wanted, granted)) =
+            oauth_policy::role_mismatch(self.spec.role.as_deref(), self.role.as_deref())
+        else {
+            return progress;
+        };
+        let command = authorize_command(self.token);
+        let message = format!(
+            "oauth.role asks for role {wanted}, but the refresh token in Secret {} was authorized for role {granted} (a refresh cannot change it): a person runs `{command}` to authorize {wanted}; until then the access token in Secret {} is kept fresh for role {granted}",
+            self.spec.refresh_token_secret_ref.name,
+            self.token.secret_name(),
+        );
+        self.ctx
+            .metrics
+            .failed(super::CONTROLLER, Reason::ReauthorizationRequired.as_str());
+        Progress {
+            readiness: Readiness::NotReady {
+                reason: Reason::ReauthorizationRequired.as_str(),
+                message,
+            },
+            ..progress
+        }
     }
 
     /// The `Ready` message of a fresh access token; `single_use` when the last answer

@@ -110,7 +110,8 @@ pub fn refresh_time(
     let lifetime = Duration::try_from(expires_at.duration_since(issued_at)).unwrap_or_default();
     let before = refresh_before.min(lifetime / 2);
     let early = crate::controller::requeue::spread(uid, "oauth-refresh", before / 10);
-    let ahead = SignedDuration::try_from(before + early).unwrap_or_default();
+    // Whole seconds: the time is shown in the status, which keeps no fraction.
+    let ahead = SignedDuration::from_secs(i64::try_from((before + early).as_secs()).unwrap_or(0));
     expires_at
         .checked_sub(ahead)
         .unwrap_or(issued_at)
@@ -207,6 +208,29 @@ pub fn scope_for(role: Option<&str>) -> Option<String> {
         let encoded: String = url::form_urlencoded::byte_serialize(role.as_bytes()).collect();
         format!("session:role-encoded:{encoded}")
     })
+}
+
+/// The session role in a granted scope (`refresh_token session:role:ANALYST`), if any.
+pub fn granted_role(scope: &str) -> Option<String> {
+    scope.split_whitespace().find_map(|item| {
+        if let Some(role) = item.strip_prefix("session:role-encoded:") {
+            let decoded: String = url::form_urlencoded::parse(format!("r={role}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())?;
+            Some(decoded)
+        } else {
+            item.strip_prefix("session:role:").map(str::to_owned)
+        }
+    })
+}
+
+/// When the spec asks for a session role other than the one the refresh token was
+/// authorized for: what to tell the user. A refresh cannot change the role (Snowflake binds
+/// it to the grant and ignores a refresh's scope), so only authorizing again can.
+pub fn role_mismatch(wanted: Option<&str>, granted: Option<&str>) -> Option<(String, String)> {
+    let wanted = crate::api::desired::resolve_identifier(wanted?);
+    let granted = granted?;
+    (wanted != granted).then(|| (wanted, granted.to_owned()))
 }
 
 #[cfg(test)]
@@ -423,5 +447,34 @@ mod tests {
             scope_for(Some("bi team")).as_deref(),
             Some("session:role-encoded:bi+team")
         );
+    }
+
+    #[test]
+    fn granted_roles_are_read_from_the_scope() {
+        for (scope, role) in [
+            ("refresh_token session:role:ANALYST", Some("ANALYST")),
+            ("session:role:ANALYST", Some("ANALYST")),
+            (
+                "refresh_token session:role-encoded:bi+team",
+                Some("bi team"),
+            ),
+            ("session:role-encoded:bi%20team", Some("bi team")),
+            ("refresh_token", None),
+            ("", None),
+        ] {
+            assert_eq!(granted_role(scope).as_deref(), role, "{scope:?}");
+        }
+    }
+
+    #[test]
+    fn a_role_other_than_the_granted_one_is_a_mismatch() {
+        assert_eq!(role_mismatch(Some("analyst"), Some("ANALYST")), None);
+        assert_eq!(
+            role_mismatch(Some("loader"), Some("ANALYST")),
+            Some(("LOADER".into(), "ANALYST".into()))
+        );
+        // Unknown on either side: nothing to say.
+        assert_eq!(role_mismatch(None, Some("ANALYST")), None);
+        assert_eq!(role_mismatch(Some("LOADER"), None), None);
     }
 }

@@ -7,8 +7,8 @@ use k8s_openapi::api::core::v1::Secret;
 use secrecy::SecretString;
 
 use crate::api::keys::{
-    EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, REFRESH_TOKEN_SHA256_ANNOTATION,
-    TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
+    EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, OAUTH_ROLE_ANNOTATION,
+    REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
 };
 use crate::controller::secret::value_digest;
 
@@ -35,6 +35,8 @@ pub struct HeldValue {
     pub issued_at: Timestamp,
     /// OAuth: SHA-256 of the refresh token it came from.
     pub refreshed_from: Option<String>,
+    /// OAuth: the session role of the access token.
+    pub role: Option<String>,
 }
 
 impl std::fmt::Debug for Held {
@@ -85,6 +87,7 @@ pub fn held(secret: Option<&Secret>, value_key: &str) -> Held {
                 issued_at,
                 refreshed_from: annotation(secret, REFRESH_TOKEN_SHA256_ANNOTATION)
                     .map(str::to_owned),
+                role: annotation(secret, OAUTH_ROLE_ANNOTATION).map(str::to_owned),
             })
         }
         _ => Held::Unknown,
