@@ -4,7 +4,9 @@
 pub mod api;
 pub mod authorize;
 pub mod controller;
+pub mod demo;
 pub mod emulator;
+pub mod envtest;
 pub mod metrics;
 pub mod operator;
 pub mod snowflake;

@@ -24,6 +24,11 @@ enum Command {
     /// Snowflake in a browser once; the refresh token is stored in the token's
     /// refreshTokenSecretRef Secret, and the operator keeps the access token fresh from it.
     Authorize(AuthorizeArgs),
+    /// Try the whole product in one command, without a Snowflake account or a cluster: the
+    /// bundled emulator, a local control plane, the operator and the examples, each
+    /// credential proven by logging in, a rotation with both PATs valid; then everything
+    /// is stopped.
+    Demo(DemoArgs),
     /// Serve an in-memory Snowflake emulator (SQL API v2, driver login, OAuth; key-pair JWT, PAT and OAuth auth).
     Emulator(EmulatorArgs),
 }
@@ -121,6 +126,23 @@ struct AuthorizeArgs {
     timeout: Duration,
 }
 
+/// Options of `demo`.
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Use this context of your kubeconfig instead of starting a local control plane
+    /// (the demo installs the CRDs there, runs the operator on this machine, and deletes
+    /// its namespace at the end).
+    #[arg(long, value_name = "NAME")]
+    kube_context: Option<String>,
+    /// Leave everything running until Ctrl-C, and print the kubeconfig path and the
+    /// emulator's URL to explore it with kubectl.
+    #[arg(long)]
+    keep: bool,
+    /// The namespace of the demo's objects.
+    #[arg(long, short = 'n', default_value = "snowflake-demo")]
+    namespace: String,
+}
+
 /// Options of `crd`.
 #[derive(Args, Debug)]
 struct CrdArgs {
@@ -155,6 +177,42 @@ fn main() -> ExitCode {
         Command::Crd(args) => crd(&args),
         Command::Authorize(args) => authorize(args),
         Command::Emulator(args) => run_emulator(args),
+        Command::Demo(args) => demo(args),
+    }
+}
+
+/// `demo`: see [`snowflake_token_operator::demo`].
+fn demo(args: DemoArgs) -> ExitCode {
+    use snowflake_token_operator::demo::{self, DemoOptions};
+    let binary = match std::env::current_exe() {
+        Ok(binary) => binary,
+        Err(e) => {
+            eprintln!("snowflake-token-operator demo: cannot find this program's path: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("snowflake-token-operator demo: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = DemoOptions {
+        kube_context: args.kube_context,
+        keep: args.keep,
+        namespace: args.namespace,
+        binary,
+    };
+    match runtime.block_on(demo::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nsnowflake-token-operator demo: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

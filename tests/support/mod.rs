@@ -6,11 +6,7 @@
 //! different subset of these helpers, hence the `dead_code` allowance.
 #![allow(dead_code, unused_imports)]
 
-mod binaries;
 mod control_plane;
-mod kwok;
-mod processes;
-mod reaper;
 mod wait;
 
 use std::process::Output;
@@ -19,10 +15,11 @@ use std::sync::OnceLock;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
 
-pub use binaries::{Binaries, HOW_TO_GET_BINARIES};
-pub use control_plane::{ControlPlane, Options, RequestLog, crds_from_repo};
-pub use kwok::NODE_NAME;
-pub use wait::{until, wait_for};
+pub use control_plane::{ControlPlane, crds_from_repo};
+pub use snowflake_token_operator::envtest::{
+    Binaries, HOW_TO_GET_BINARIES, NODE_NAME, Options, RequestLog,
+};
+pub use wait::{until, until_sync, wait_for};
 
 static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
 

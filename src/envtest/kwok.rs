@@ -11,6 +11,9 @@ use super::processes::spawn;
 use super::reaper::Reaper;
 use super::wait;
 
+/// kwok's stages: how pods on the simulated node become Running and Ready.
+const STAGES: &str = include_str!("kwok-stages.yaml");
+
 /// The simulated node's name.
 pub const NODE_NAME: &str = "kwok-node-0";
 
@@ -21,7 +24,8 @@ pub fn start(
     kwok: &Path,
     kubeconfig: &Path,
 ) -> Result<(), String> {
-    let stages = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kwok-stages.yaml");
+    let stages = logs.with_file_name("kwok-stages.yaml");
+    std::fs::write(&stages, STAGES).map_err(|e| format!("{}: {e}", stages.display()))?;
     spawn(
         reaper,
         logs,

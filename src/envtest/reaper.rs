@@ -11,7 +11,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 
 /// Stops the registered processes (etcd last), then removes `$1`. Ignores the terminal's signals so a
 /// Ctrl-C of `cargo test` still gets the cleanup done.
@@ -51,6 +51,7 @@ rm -rf "$1"
 #[derive(Debug)]
 pub struct Reaper {
     stdin: ChildStdin,
+    child: Child,
 }
 
 impl Reaper {
@@ -70,7 +71,15 @@ impl Reaper {
             .stdin
             .take()
             .ok_or("the cleanup process has no stdin pipe")?;
-        Ok(Self { stdin })
+        Ok(Self { stdin, child })
+    }
+
+    /// Stops the registered processes and removes the folder now, returning once that is
+    /// done (dropping the reaper, or exiting, does the same without waiting).
+    pub fn finish(self) {
+        let Self { stdin, mut child } = self;
+        drop(stdin);
+        let _ = child.wait();
     }
 
     /// Registers a process to stop when the test process exits. Register the store
