@@ -207,3 +207,44 @@ fn keep_leaves_it_running_for_kubectl_until_stopped() {
         "the control plane's folder is removed"
     );
 }
+
+mod support;
+
+#[tokio::test]
+async fn on_an_existing_cluster_it_uses_the_context_and_deletes_its_namespace() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let plane = support::control_plane(support::Options::API_ONLY);
+    let output = demo(&[
+        "--kube-context",
+        "envtest",
+        "--namespace",
+        "demo-on-a-cluster",
+    ])
+    .env("KUBECONFIG", &plane.kubeconfig)
+    .output()
+    .expect("the demo runs");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("==> connect to kube context envtest"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("start a local control plane"),
+        "no control plane of its own:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("namespace deleted (the CRDs stay)"),
+        "{stdout}"
+    );
+    // Its namespace is going (no controller-manager here to finish it), the cluster stays.
+    let namespaces: kube::Api<Namespace> = kube::Api::all(plane.client().await);
+    let gone = namespaces
+        .get_opt("demo-on-a-cluster")
+        .await
+        .expect("the cluster still answers");
+    assert!(
+        gone.is_none_or(|n| n.metadata.deletion_timestamp.is_some()),
+        "the demo's namespace is deleted"
+    );
+}
