@@ -723,6 +723,21 @@ async fn wait_ready(
     }
 }
 
+/// One object of `ns`, if it can be read.
+async fn get<K>(client: &kube::Client, ns: &str, name: &str) -> Option<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + DeserializeOwned,
+{
+    Api::<K>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// The `Ready` condition of one object: status, reason, message.
 async fn ready_of(
     client: &kube::Client,
@@ -731,25 +746,16 @@ async fn ready_of(
     name: &str,
 ) -> (String, String, String) {
     let conditions = match kind {
-        "SnowflakeConnection" => Api::<SnowflakeConnection>::namespaced(client.clone(), ns)
-            .get_opt(name)
+        "SnowflakeConnection" => get::<SnowflakeConnection>(client, ns, name)
             .await
-            .ok()
-            .flatten()
             .and_then(|o| o.status)
             .map(|s| s.conditions),
-        "SnowflakeServiceUser" => Api::<SnowflakeServiceUser>::namespaced(client.clone(), ns)
-            .get_opt(name)
+        "SnowflakeServiceUser" => get::<SnowflakeServiceUser>(client, ns, name)
             .await
-            .ok()
-            .flatten()
             .and_then(|o| o.status)
             .map(|s| s.conditions),
-        _ => Api::<SnowflakeToken>::namespaced(client.clone(), ns)
-            .get_opt(name)
+        _ => get::<SnowflakeToken>(client, ns, name)
             .await
-            .ok()
-            .flatten()
             .and_then(|o| o.status)
             .map(|s| s.conditions),
     }
@@ -768,7 +774,6 @@ async fn ready_of(
 
 /// A table of the objects, as `kubectl get snowflake` would show them.
 async fn status_table(client: &kube::Client, ns: &str, manifests: &Manifests) -> String {
-    let tokens: Api<SnowflakeToken> = Api::namespaced(client.clone(), ns);
     let mut rows = vec![[
         "KIND".to_owned(),
         "NAME".to_owned(),
@@ -779,30 +784,21 @@ async fn status_table(client: &kube::Client, ns: &str, manifests: &Manifests) ->
     for (kind, name) in manifests.names() {
         let (status, reason, _) = ready_of(client, ns, kind, &name).await;
         let detail = match kind {
-            "SnowflakeConnection" => Api::<SnowflakeConnection>::namespaced(client.clone(), ns)
-                .get_opt(&name)
+            "SnowflakeConnection" => get::<SnowflakeConnection>(client, ns, &name)
                 .await
-                .ok()
-                .flatten()
                 .and_then(|c| c.status)
                 .and_then(|s| s.public_key_fingerprint)
                 .map(|f| format!("key {f}"))
                 .unwrap_or_default(),
-            "SnowflakeServiceUser" => Api::<SnowflakeServiceUser>::namespaced(client.clone(), ns)
-                .get_opt(&name)
+            "SnowflakeServiceUser" => get::<SnowflakeServiceUser>(client, ns, &name)
                 .await
-                .ok()
-                .flatten()
                 .map(|u| {
                     let user = u.spec.user_name.unwrap_or_else(|| name.clone());
                     format!("user {}", crate::api::desired::resolve_identifier(&user))
                 })
                 .unwrap_or_default(),
-            _ => tokens
-                .get_opt(&name)
+            _ => get::<SnowflakeToken>(client, ns, &name)
                 .await
-                .ok()
-                .flatten()
                 .and_then(|t| t.status)
                 .map(|s| {
                     let at = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
