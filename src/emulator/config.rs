@@ -269,22 +269,15 @@ mod tests {
     }
 
     #[test]
-    fn the_commented_oauth_example_is_a_valid_seed() {
+    fn the_example_seed_has_the_oauth_integration_of_the_oauth_example() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator/account.yaml");
-        let text = std::fs::read_to_string(path).expect("example seed");
-        let start = text.find("# oauth:").expect("commented OAuth section");
-        let uncommented: String = text[start..]
-            .lines()
-            .map(|line| line.strip_prefix("# ").unwrap_or(line))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let config = EmulatorConfig::from_yaml(&format!("{}{uncommented}\n", &text[..start]))
-            .expect("example parses with OAuth enabled");
+        let config = EmulatorConfig::from_file(&path).expect("example seed");
         assert_eq!(config.oauth.integrations.len(), 1);
-        assert_eq!(
-            config.oauth.integrations[0].auto_login_user.as_deref(),
-            Some("BI_SVC")
-        );
+        let integration = &config.oauth.integrations[0];
+        // examples/token-oauth.yaml's user, and `authorize`'s default redirect.
+        assert_eq!(integration.auto_login_user.as_deref(), Some("TABLEAU_SVC"));
+        assert_eq!(integration.redirect_uri, "http://127.0.0.1:8765/callback");
+        assert!(config.users.iter().any(|u| u.name == "TABLEAU_SVC"));
     }
 
     #[test]
