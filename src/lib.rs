@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod authorize;
+pub mod cli;
 pub mod controller;
 pub mod demo;
 pub mod emulator;

@@ -24,6 +24,18 @@ enum Command {
     /// Snowflake in a browser once; the refresh token is stored in the token's
     /// refreshTokenSecretRef Secret, and the operator keeps the access token fresh from it.
     Authorize(AuthorizeArgs),
+    /// Ask the operator for one rotation of a PAT token now (annotation
+    /// snowflake-token-operator.io/rotate); with --wait, wait for the new value.
+    Rotate(snowflake_token_operator::cli::rotate::RotateArgs),
+    /// Revoke a leaked credential now: a PAT and all its rotated-out values are removed in
+    /// Snowflake without a grace period and a fresh one is minted (unless --no-replace);
+    /// an OAuth token's refresh token is deleted (a person authorizes again).
+    Revoke(snowflake_token_operator::cli::rotate::RevokeArgs),
+    /// Show the state of every SnowflakeConnection, SnowflakeServiceUser and SnowflakeToken
+    /// in scope, most urgent first: Ready, expiry, next rotation, OAuth refresh-token
+    /// expiry. Exits 0 when all are Ready and nothing expires within --warn-within, 1 when
+    /// something needs attention, 2 when the cluster cannot be asked. Reads no Secret.
+    Status(snowflake_token_operator::cli::status::StatusArgs),
     /// Try the whole product in one command, without a Snowflake account or a cluster: the
     /// bundled emulator, a local control plane, the operator and the examples, each
     /// credential proven by logging in, a rotation with both PATs valid; then everything
@@ -170,14 +182,59 @@ struct EmulatorArgs {
     log_format: LogFormat,
 }
 
+/// The file name kubectl finds a plugin by: `kubectl snowflake ...` runs `kubectl-snowflake`.
+const KUBECTL_PLUGIN: &str = "kubectl-snowflake";
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     match cli.command {
         Command::Run(args) => run_operator(*args),
         Command::Crd(args) => crd(&args),
         Command::Authorize(args) => authorize(args),
         Command::Emulator(args) => run_emulator(args),
         Command::Demo(args) => demo(args),
+        Command::Rotate(args) => on_runtime(snowflake_token_operator::cli::rotate::rotate(args)),
+        Command::Revoke(args) => on_runtime(snowflake_token_operator::cli::rotate::revoke(args)),
+        Command::Status(args) => snowflake_token_operator::cli::status::run(args),
+    }
+}
+
+/// The command line; invoked as `kubectl-snowflake` (a symlink or copy of this binary), the
+/// usage and errors say `kubectl snowflake`.
+fn parse() -> Cli {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let invoked = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    if !invoked.starts_with(KUBECTL_PLUGIN) {
+        return Cli::parse();
+    }
+    let matches = Cli::command()
+        .name("kubectl snowflake")
+        .bin_name("kubectl snowflake")
+        .get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Runs a command's future on a small runtime.
+fn on_runtime(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            runtime.block_on(command)
+        }
+        Err(e) => {
+            eprintln!("snowflake-token-operator: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

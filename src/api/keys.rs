@@ -44,6 +44,18 @@ pub const VALUE_SHA256_ANNOTATION: &str = "snowflake-token-operator.io/value-sha
 /// timestamp, asks again); written by `snowflake-token-operator rotate`.
 pub const ROTATE_ANNOTATION: &str = "snowflake-token-operator.io/rotate";
 
+/// Annotation on a SnowflakeToken: set it to a new value (a timestamp) to revoke the
+/// credential now, e.g. after a leak: a PAT and all its rotated-out values are removed in
+/// Snowflake without a grace period and a fresh one is minted into the Secret (targets
+/// restarted); an OAuth token's stored refresh token is deleted, so a person authorizes
+/// again. Honoured once per value (`status.lastRevokeRequest`).
+pub const REVOKE_ANNOTATION: &str = "snowflake-token-operator.io/revoke";
+
+/// Annotation on a SnowflakeToken: while present, no PAT is minted for it (set with
+/// [`REVOKE_ANNOTATION`] by `revoke --no-replace`): the token stays revoked, `Ready=False`
+/// reason `Revoked`, until the annotation is removed.
+pub const REVOKE_HOLD_ANNOTATION: &str = "snowflake-token-operator.io/revoke-hold";
+
 /// Annotation on the pod template of a rollout-restart target, changed to restart its pods
 /// after the credential changed (as `kubectl rollout restart` does with its own key).
 pub const RESTARTED_AT_ANNOTATION: &str = "snowflake-token-operator.io/restarted-at";
@@ -79,6 +91,8 @@ mod tests {
             EXPIRES_AT_ANNOTATION,
             VALUE_SHA256_ANNOTATION,
             ROTATE_ANNOTATION,
+            REVOKE_ANNOTATION,
+            REVOKE_HOLD_ANNOTATION,
             RESTARTED_AT_ANNOTATION,
             REFRESH_TOKEN_SHA256_ANNOTATION,
             REFRESH_TOKEN_FOR_LABEL,

@@ -62,6 +62,13 @@ pub struct SnowflakeTokenStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_rotate_request: Option<String>,
 
+    /// The value of the `snowflake-token-operator.io/revoke` annotation last honoured:
+    /// each new value revokes the credential once (a PAT and its rotated-out values
+    /// removed in Snowflake at once, without a grace period; an OAuth refresh token
+    /// deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_revoke_request: Option<String>,
+
     /// Consecutive failed attempts since the last success (absent after a success).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_count: Option<i32>,

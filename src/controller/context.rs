@@ -357,6 +357,11 @@ impl Context {
         lock(&self.checked).get(uid).copied()
     }
 
+    /// Forgets the last comparison with Snowflake: the next reconcile lists again.
+    pub fn forget_checked(&self, uid: &str) {
+        lock(&self.checked).remove(uid);
+    }
+
     /// Records a comparison with Snowflake.
     pub fn mark_checked(&self, uid: &str, at: Timestamp) {
         lock(&self.checked).insert(uid.to_owned(), at);

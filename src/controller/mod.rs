@@ -53,7 +53,8 @@ pub use error::Error;
 
 use crate::api::conditions::{READY, find};
 use crate::api::keys::{
-    REFRESH_TOKEN_FOR_LABEL, ROTATE_ANNOTATION, TOKEN_LABEL, managed_by_selector,
+    REFRESH_TOKEN_FOR_LABEL, REVOKE_ANNOTATION, REVOKE_HOLD_ANNOTATION, ROTATE_ANNOTATION,
+    TOKEN_LABEL, managed_by_selector,
 };
 use crate::api::{SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken};
 use crate::metrics::{Health, Metrics};
@@ -117,18 +118,16 @@ fn hash_of(value: impl Hash) -> u64 {
     hasher.finish()
 }
 
-/// What a controller reacts to on its own kind: the spec (generation), the rotate
-/// annotation and deletion; never status-only changes.
+/// What a controller reacts to on its own kind: the spec (generation), the rotate,
+/// revoke and revoke-hold annotations and deletion; never status-only changes.
 fn own_changes<K: Resource>(object: &K) -> Option<u64> {
     let meta = object.meta();
-    let rotate = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ROTATE_ANNOTATION))
-        .cloned();
+    let annotation = |key: &str| meta.annotations.as_ref().and_then(|a| a.get(key)).cloned();
     Some(hash_of((
         meta.generation,
-        rotate,
+        annotation(ROTATE_ANNOTATION),
+        annotation(REVOKE_ANNOTATION),
+        annotation(REVOKE_HOLD_ANNOTATION),
         meta.deletion_timestamp.is_some(),
     )))
 }

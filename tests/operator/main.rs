@@ -9,6 +9,7 @@ mod emulator_support;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cli;
 mod connection;
 mod failures;
 mod harness;

@@ -40,7 +40,7 @@ async fn consent(env: &Env, client_id: &str) -> SecretString {
 
 /// The client Secret and the refresh-token Secret (labelled as `authorize` labels it),
 /// then the token.
-async fn oauth_token(env: &Env, name: &str, client_id: &str, oauth: Value) {
+pub(crate) async fn oauth_token(env: &Env, name: &str, client_id: &str, oauth: Value) {
     let refresh = consent(env, client_id).await;
     store_refresh_token(env, name, &refresh).await;
     oauth_token_without_consent(env, name, client_id, oauth).await;

@@ -37,7 +37,7 @@ use super::oauth_policy::{self, Cause, Facts, RefreshFacts, Step};
 use super::record::Held;
 use super::{Observed, Progress, Readiness, Resolved, set_flag};
 use crate::api::keys::{
-    ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, REFRESH_TOKEN_FOR_LABEL,
+    ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, REFRESH_TOKEN_FOR_LABEL, REVOKE_ANNOTATION,
 };
 use crate::api::{OAuthSpec, SnowflakeToken, SnowflakeTokenStatus};
 use crate::controller::context::{Context, OAuthPending};
@@ -204,6 +204,25 @@ pub async fn converge(
         },
     };
 
+    // A revoke request: the stored refresh token is deleted (and an answer kept in
+    // memory dropped), so no access token comes from it again; a person authorizes anew.
+    let revoke = token
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVOKE_ANNOTATION))
+        .cloned();
+    let revoke_key = format!("{}/revoke", run.uid);
+    if revoke.is_some() && revoke == ctx.honoured(&revoke_key) {
+        next.last_revoke_request.clone_from(&revoke);
+    }
+    if let Some(request) = revoke.filter(|r| next.last_revoke_request.as_ref() != Some(r)) {
+        drop(ctx.take_oauth_pending(&run.uid));
+        run.delete_refresh_token(&request).await?;
+        ctx.honour(&revoke_key, &request);
+        next.last_revoke_request = Some(request);
+    }
+
     // An answer not stored completely yet: store it before anything else.
     if let Some(pending) = ctx.take_oauth_pending(&run.uid) {
         return run
@@ -354,6 +373,41 @@ impl Run<'_> {
         // new token written by hand (without the label the watch sees) within minutes.
         let recheck = self.ctx.config.connection_interval;
         self.not_ready(Reason::ReauthorizationRequired.as_str(), message, recheck)
+    }
+
+    /// Removes the refresh token from its Secret (the rest of that Secret stays).
+    async fn delete_refresh_token(&mut self, request: &str) -> Result<(), Error> {
+        let reference = &self.spec.refresh_token_secret_ref;
+        let api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
+        let patch = serde_json::json!({"data": {reference.key.clone(): null}});
+        match api
+            .patch(
+                &reference.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => {
+                return Err(Error::kube(
+                    format!("deleting the refresh token from Secret {}", reference.name),
+                    e,
+                ));
+            }
+        }
+        let command = authorize_command(self.token);
+        self.events.push((
+            EventType::Warning,
+            super::pat::REVOKED,
+            format!(
+                "revoked at request {request:?}: the refresh token in Secret {} is deleted and never used again; the access token in Secret {} lapses within minutes; `{command}` authorizes anew",
+                reference.name,
+                self.token.secret_name()
+            ),
+        ));
+        Ok(())
     }
 
     async fn read_refresh_token(&self) -> Result<Option<RefreshToken>, Error> {

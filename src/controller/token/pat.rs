@@ -15,7 +15,7 @@ use super::pat_policy::{self, Cause, Facts, Listed, SecretFacts, Step};
 use super::record::Held;
 use super::{Observed, Progress, Readiness, Resolved};
 use crate::api::conditions::reason;
-use crate::api::keys::ROTATE_ANNOTATION;
+use crate::api::keys::{REVOKE_ANNOTATION, REVOKE_HOLD_ANNOTATION, ROTATE_ANNOTATION};
 use crate::api::{PatSpec, RotationGrace, SnowflakeToken, SnowflakeTokenStatus};
 use crate::controller::context::{Context, PendingValue};
 use crate::controller::error::{Error, Reason};
@@ -30,6 +30,8 @@ pub const TOKEN_CAP: usize = 15;
 
 /// Ready reason of a token whose PAT Snowflake reports disabled.
 pub const TOKEN_DISABLED: &str = "TokenDisabled";
+/// Reason of a token revoked and held (`revoke --no-replace`).
+pub const REVOKED: &str = "Revoked";
 /// Condition type set while a rotation would exceed the user's token limit.
 pub const ROTATION_BLOCKED: &str = "RotationBlocked";
 
@@ -78,6 +80,36 @@ pub async fn converge(
     if let Some(pending) = ctx.take_pending(&uid) {
         let delivered = run.deliver(pending).await?;
         return Ok(run.finish(next, delivered, requested, renew_before));
+    }
+
+    // A revoke request (a leak): the token and its rotated-out values go now, without a
+    // grace period; then a fresh value, unless the token is held revoked.
+    let annotation = |key: &str| {
+        token
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .cloned()
+    };
+    let revoke = annotation(REVOKE_ANNOTATION);
+    let revoke_key = format!("{uid}/revoke");
+    if revoke.is_some() && revoke == ctx.honoured(&revoke_key) {
+        next.last_revoke_request.clone_from(&revoke);
+    }
+    let hold = annotation(REVOKE_HOLD_ANNOTATION).is_some();
+    if let Some(request) = revoke.filter(|r| next.last_revoke_request.as_ref() != Some(r)) {
+        run.revoke(&request).await?;
+        ctx.honour(&revoke_key, &request);
+        next.last_revoke_request = Some(request);
+        if !hold {
+            let value = run.mint(Cause::Revoked).await?;
+            let delivered = run.deliver(value).await?;
+            return Ok(run.finish(next, delivered, requested, renew_before));
+        }
+    }
+    if hold {
+        return Ok(run.held_revoked(next));
     }
 
     let held = match &observed.held {
@@ -335,6 +367,76 @@ impl Run<'_> {
             .listings
             .amend(&self.resolved.connection_uid, &self.resolved.user, change)
             .await;
+    }
+
+    /// Removes the token and all its rotated-out values in Snowflake (no grace period) and
+    /// says so in a warning event; the next reconcile lists again.
+    async fn revoke(&mut self, request: &str) -> Result<(), Error> {
+        let removed = self
+            .ctx
+            .snowflake(
+                "remove_pat",
+                self.resolved
+                    .client
+                    .api
+                    .remove_pat_and_rotated(&self.resolved.user, &self.token_name),
+            )
+            .await
+            .map_err(|e| {
+                Error::snowflake(
+                    format!(
+                        "revoking token {} of user {}",
+                        self.token_name, self.resolved.user
+                    ),
+                    e,
+                )
+            })?;
+        self.invalidate().await;
+        self.ctx.forget_checked(&self.uid);
+        let removed = if removed.is_empty() {
+            "none was left in Snowflake".to_owned()
+        } else {
+            removed.join(", ")
+        };
+        self.events.push((
+            EventType::Warning,
+            REVOKED,
+            format!(
+                "token {} of user {} revoked at request {request:?}: removed in Snowflake with its rotated-out values, without a grace period ({removed})",
+                self.token_name, self.resolved.user
+            ),
+        ));
+        Ok(())
+    }
+
+    /// `Ready=False` reason `Revoked` while the hold annotation is present: nothing is
+    /// minted or rotated, nothing asked of Snowflake.
+    fn held_revoked(self, next: &mut SnowflakeTokenStatus) -> Progress {
+        let name = self.token.metadata.name.as_deref().unwrap_or_default();
+        let revoked = next
+            .last_revoke_request
+            .as_ref()
+            .map(|r| format!(" (revoked at request {r:?})"))
+            .unwrap_or_default();
+        let message = format!(
+            "token {} of user {} is held revoked{revoked} by annotation {REVOKE_HOLD_ANNOTATION}: no value is minted or rotated while it is there, and the Secret's last value no longer authenticates once revoked; `kubectl annotate sftoken {name} {REVOKE_HOLD_ANNOTATION}-` lets the operator mint a new one",
+            self.token_name, self.resolved.user,
+        );
+        next.renewal_time = None;
+        let mut events = self.events;
+        if super::ready_reason(next) != Some(REVOKED) {
+            events.push((EventType::Warning, REVOKED, message.clone()));
+        }
+        Progress {
+            readiness: Readiness::NotReady {
+                reason: REVOKED,
+                message,
+            },
+            requeue_at: next_check(self.ctx, &self.uid, self.now),
+            events,
+            restart_for: None,
+            new_value: false,
+        }
     }
 
     async fn invalidate(&self) {
@@ -698,7 +800,7 @@ impl Run<'_> {
         }
         let mut events = self.events;
         let (reason, verb) = match delivered.cause {
-            Some(Cause::New | Cause::TokenMissing) => (reason::MINTED, "minted"),
+            Some(Cause::New | Cause::TokenMissing | Cause::Revoked) => (reason::MINTED, "minted"),
             Some(Cause::SecretLost) => (
                 "SecretRepaired",
                 "minted again (the Secret was missing or edited)",

@@ -28,6 +28,8 @@ pub enum Cause {
     TokenMissing,
     /// The token was disabled in Snowflake and is replaced.
     Disabled,
+    /// The revoke annotation changed: the token was removed and is replaced.
+    Revoked,
 }
 
 impl Cause {
@@ -41,6 +43,7 @@ impl Cause {
             Self::StaleSecret => "StaleSecret",
             Self::TokenMissing => "TokenMissing",
             Self::Disabled => "Disabled",
+            Self::Revoked => "Revoked",
         }
     }
 }
