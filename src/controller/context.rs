@@ -72,13 +72,17 @@ impl Default for Config {
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(300),
             snowflake: SqlApiConfig {
-                // Patient with throttling: a burst of 429s (Snowflake's rate limit) is
-                // ridden out (about a minute of jittered backoff) rather than turned into
-                // a failed reconcile; a statement's deadline still bounds it.
+                // Patient with throttling: a burst of 429s or 5xx (Snowflake's rate limit,
+                // a brief outage) is ridden out for up to two minutes of jittered backoff
+                // (`Retry-After` honoured, every resend under the statement's `requestId`)
+                // rather than turned into a failed reconcile; other transient failures
+                // (no answer, a refused connection) still count against `max_attempts`,
+                // and a statement's deadline bounds it all.
                 retry: crate::snowflake::RetryPolicy {
                     max_attempts: 12,
                     ..crate::snowflake::RetryPolicy::default()
                 },
+                throttle_patience: Some(Duration::from_secs(120)),
                 ..SqlApiConfig::default()
             },
             clock: Arc::new(SystemClock),

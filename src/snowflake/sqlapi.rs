@@ -26,6 +26,13 @@ use super::resultset::{ResultSet, WireResultSet, convert_row};
 use super::retry::RetryPolicy;
 use super::transport;
 
+/// The longest backoff between resends of a throttled (or 5xx) statement under
+/// [`SqlApiConfig::throttle_patience`], unless `Retry-After` asks for more: with full
+/// jitter, 16 reconciles resend about 16 times a second in all while throttled, and the
+/// end of a burst is noticed within about a second instead of the tens of seconds an
+/// exponential backoff reaches after a dozen answers.
+pub const THROTTLE_MAX_DELAY: Duration = Duration::from_secs(2);
+
 /// Tunables of the SQL API client; every timeout and budget is here so tests against the
 /// emulator can shrink them.
 #[derive(Debug, Clone)]
@@ -40,6 +47,13 @@ pub struct SqlApiConfig {
     pub max_in_flight: usize,
     /// Retry budget for transient failures.
     pub retry: RetryPolicy,
+    /// How long a statement rides out throttling (HTTP 429) and unavailability (5xx):
+    /// with `Some(patience)`, those answers do not count against
+    /// `retry.max_attempts`; the statement is resent (same `requestId`, `Retry-After`
+    /// honoured, jittered backoff) until `patience` has passed since the first such
+    /// answer, or the statement's deadline. `None`: they count like any other transient
+    /// failure.
+    pub throttle_patience: Option<Duration>,
     /// First delay between status polls of a running statement.
     pub poll_initial: Duration,
     /// Largest delay between status polls.
@@ -62,6 +76,7 @@ impl Default for SqlApiConfig {
             statement_timeout: Duration::from_secs(300),
             max_in_flight: 4,
             retry: RetryPolicy::default(),
+            throttle_patience: None,
             poll_initial: Duration::from_millis(250),
             poll_max: Duration::from_secs(5),
             server_timeout_secs: Some(120),
@@ -193,6 +208,14 @@ impl SqlApiClient {
     {
         let policy = &self.config.retry;
         let mut retries = 0u32;
+        // Throttled/unavailable answers ridden out under `throttle_patience`: counted
+        // apart (their own backoff), bounded by time rather than by attempts.
+        let mut throttled = 0u32;
+        let mut throttled_since: Option<Instant> = None;
+        let throttle_policy = RetryPolicy {
+            max_delay: policy.max_delay.min(THROTTLE_MAX_DELAY),
+            ..policy.clone()
+        };
         let mut reauthenticated = false;
         let mut resend = false;
         loop {
@@ -201,7 +224,7 @@ impl SqlApiClient {
                 Err(err) => err,
             };
             resend = true;
-            let retry_after = match &err {
+            let (retry_after, busy) = match &err {
                 Error::Unauthorized { .. } if !reauthenticated => {
                     // The cached JWT may have been refused for its age or a clock skew:
                     // sign a fresh one once before calling it an authentication failure.
@@ -210,19 +233,36 @@ impl SqlApiClient {
                     continue;
                 }
                 Error::Throttled { retry_after, .. } | Error::Unavailable { retry_after, .. } => {
-                    *retry_after
+                    (*retry_after, true)
                 }
-                Error::NotSent(_) | Error::OutcomeUnknown(_) => None,
+                Error::NotSent(_) | Error::OutcomeUnknown(_) => (None, false),
                 _ => return Err(err),
             };
-            let attempts = retries + 1;
-            if attempts >= policy.max_attempts.max(1) {
+            let attempts = retries + throttled + 1;
+            // Under patience, a throttle ends the retries when the patience is spent (not
+            // at an attempt count); anything else counts against `max_attempts`.
+            let patient = match (busy, self.config.throttle_patience) {
+                (true, Some(patience)) => {
+                    Some(throttled_since.get_or_insert_with(Instant::now).elapsed() < patience)
+                }
+                _ => None,
+            };
+            let give_up = match patient {
+                Some(within) => !within,
+                None => retries + 1 >= policy.max_attempts.max(1),
+            };
+            let patient = patient == Some(true);
+            if give_up {
                 return Err(Error::RetriesExhausted {
                     attempts,
                     last: Box::new(err),
                 });
             }
-            let delay = policy.delay(retries, retry_after, &mut rand::rng());
+            let delay = if patient {
+                throttle_policy.delay(throttled, retry_after, &mut rand::rng())
+            } else {
+                policy.delay(retries, retry_after, &mut rand::rng())
+            };
             // `Retry-After` is the server's to choose: one past the deadline ends the retries,
             // and one too large for an `Instant` must not panic on the addition.
             let too_late = Instant::now()
@@ -235,7 +275,11 @@ impl SqlApiClient {
                 });
             }
             tracing::debug!(attempt = attempts, ?delay, error = %err, "retrying a Snowflake request");
-            retries += 1;
+            if patient {
+                throttled += 1;
+            } else {
+                retries += 1;
+            }
             tokio::time::sleep(delay).await;
         }
     }

@@ -9,7 +9,9 @@ use snowflake_token_operator::emulator::{FaultKind, FaultSpec, RunningEmulator};
 use snowflake_token_operator::snowflake::{AddPatRequest, Category, Error, SnowflakeApi};
 use uuid::Uuid;
 
-use crate::support::{admin_client, fast_retry, logged, pat_client, start};
+use crate::support::{
+    admin_client, client_with, fast_config, fast_retry, logged, pat_client, start,
+};
 
 /// Where statements are submitted and polled.
 pub const STATEMENTS: &str = "/api/v2/statements";
@@ -207,4 +209,54 @@ async fn a_permanent_failure_is_not_resent() {
         .unwrap_err();
     assert_eq!(err.snowflake_code(), Some("001003"), "{err}");
     assert_eq!(log_of(&running, request_id), (1, 0));
+}
+
+#[tokio::test]
+async fn with_patience_a_storm_longer_than_the_attempts_is_ridden_out() {
+    let running = start(true).await;
+    let config = snowflake_token_operator::snowflake::SqlApiConfig {
+        throttle_patience: Some(Duration::from_secs(20)),
+        ..fast_config()
+    };
+    let client = client_with(&running, "OPERATOR_ADMIN", 1, config);
+    let storm = fast_retry().max_attempts * 4;
+    running.inject_fault(on_submit(
+        FaultKind::TooManyRequests {
+            retry_after_secs: None,
+        },
+        storm,
+    ));
+    let pat = client.add_pat("BI_SVC", &spec()).await.unwrap();
+    assert!(!pat.secret.expose_secret().is_empty());
+    let adds = logged(&running, "ALTER USER ADD PAT");
+    assert_eq!(adds.len(), 1, "{adds:?}");
+    assert_eq!(adds[0].executions, 1, "minted once, through {storm} 429s");
+    let snapshot = running.snapshot();
+    assert_eq!(snapshot.user("BI_SVC").unwrap().pats.len(), 1);
+
+    // 5xx too; and other transient failures still count against the attempts.
+    running.inject_fault(on_submit(FaultKind::ServiceUnavailable, storm));
+    client.verify_identity().await.unwrap();
+}
+
+#[tokio::test]
+async fn patience_spent_ends_the_retries() {
+    let running = start(true).await;
+    let config = snowflake_token_operator::snowflake::SqlApiConfig {
+        throttle_patience: Some(Duration::from_millis(300)),
+        ..fast_config()
+    };
+    let client = client_with(&running, "OPERATOR_ADMIN", 1, config);
+    running.inject_fault(on_submit(
+        FaultKind::TooManyRequests {
+            retry_after_secs: None,
+        },
+        100_000,
+    ));
+    let started = Instant::now();
+    let err = client.verify_identity().await.unwrap_err();
+    assert!(matches!(err, Error::RetriesExhausted { .. }), "{err:?}");
+    assert_eq!(err.category(), Category::Throttled);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
