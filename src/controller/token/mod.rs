@@ -105,6 +105,39 @@ pub struct Progress {
     pub new_value: bool,
 }
 
+/// The key under which this process remembers the revoke request it answered for `uid`
+/// (beside the rotate request, under `uid` itself).
+fn revoke_key(uid: &str) -> String {
+    format!("{uid}/revoke")
+}
+
+/// The value of the `revoke` annotation not answered yet. Answered means recorded in the
+/// status or, while the cached status lags behind this process's last write, in memory
+/// (the status then catches up).
+pub fn revoke_request(
+    ctx: &Context,
+    token: &SnowflakeToken,
+    uid: &str,
+    next: &mut SnowflakeTokenStatus,
+) -> Option<String> {
+    let requested = token
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::api::keys::REVOKE_ANNOTATION))
+        .cloned();
+    if requested.is_some() && requested == ctx.honoured(&revoke_key(uid)) {
+        next.last_revoke_request.clone_from(&requested);
+    }
+    requested.filter(|r| next.last_revoke_request.as_ref() != Some(r))
+}
+
+/// Records `request` as answered, in the status and in memory.
+pub fn revoke_honoured(ctx: &Context, uid: &str, next: &mut SnowflakeTokenStatus, request: String) {
+    ctx.honour(&revoke_key(uid), &request);
+    next.last_revoke_request = Some(request);
+}
+
 /// The reason of the `Ready` condition in `status`.
 pub fn ready_reason(status: &SnowflakeTokenStatus) -> Option<&str> {
     find(&status.conditions, READY).map(|c| c.reason.as_str())

@@ -37,7 +37,7 @@ use super::oauth_policy::{self, Cause, Facts, RefreshFacts, Step};
 use super::record::Held;
 use super::{Observed, Progress, Readiness, Resolved, set_flag};
 use crate::api::keys::{
-    ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, REFRESH_TOKEN_FOR_LABEL, REVOKE_ANNOTATION,
+    ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, REFRESH_TOKEN_FOR_LABEL,
 };
 use crate::api::{OAuthSpec, SnowflakeToken, SnowflakeTokenStatus};
 use crate::controller::context::{Context, OAuthPending};
@@ -206,21 +206,10 @@ pub async fn converge(
 
     // A revoke request: the stored refresh token is deleted (and an answer kept in
     // memory dropped), so no access token comes from it again; a person authorizes anew.
-    let revoke = token
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(REVOKE_ANNOTATION))
-        .cloned();
-    let revoke_key = format!("{}/revoke", run.uid);
-    if revoke.is_some() && revoke == ctx.honoured(&revoke_key) {
-        next.last_revoke_request.clone_from(&revoke);
-    }
-    if let Some(request) = revoke.filter(|r| next.last_revoke_request.as_ref() != Some(r)) {
+    if let Some(request) = super::revoke_request(ctx, token, &run.uid, next) {
         drop(ctx.take_oauth_pending(&run.uid));
         run.delete_refresh_token(&request).await?;
-        ctx.honour(&revoke_key, &request);
-        next.last_revoke_request = Some(request);
+        super::revoke_honoured(ctx, &run.uid, next, request);
     }
 
     // An answer not stored completely yet: store it before anything else.

@@ -15,7 +15,7 @@ use super::pat_policy::{self, Cause, Facts, Listed, SecretFacts, Step};
 use super::record::Held;
 use super::{Observed, Progress, Readiness, Resolved};
 use crate::api::conditions::reason;
-use crate::api::keys::{REVOKE_ANNOTATION, REVOKE_HOLD_ANNOTATION, ROTATE_ANNOTATION};
+use crate::api::keys::{REVOKE_HOLD_ANNOTATION, ROTATE_ANNOTATION};
 use crate::api::{PatSpec, RotationGrace, SnowflakeToken, SnowflakeTokenStatus};
 use crate::controller::context::{Context, PendingValue};
 use crate::controller::error::{Error, Reason};
@@ -84,24 +84,14 @@ pub async fn converge(
 
     // A revoke request (a leak): the token and its rotated-out values go now, without a
     // grace period; then a fresh value, unless the token is held revoked.
-    let annotation = |key: &str| {
-        token
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(key))
-            .cloned()
-    };
-    let revoke = annotation(REVOKE_ANNOTATION);
-    let revoke_key = format!("{uid}/revoke");
-    if revoke.is_some() && revoke == ctx.honoured(&revoke_key) {
-        next.last_revoke_request.clone_from(&revoke);
-    }
-    let hold = annotation(REVOKE_HOLD_ANNOTATION).is_some();
-    if let Some(request) = revoke.filter(|r| next.last_revoke_request.as_ref() != Some(r)) {
+    let hold = token
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(REVOKE_HOLD_ANNOTATION));
+    if let Some(request) = super::revoke_request(ctx, token, &uid, next) {
         run.revoke(&request).await?;
-        ctx.honour(&revoke_key, &request);
-        next.last_revoke_request = Some(request);
+        super::revoke_honoured(ctx, &uid, next, request);
         if !hold {
             let value = run.mint(Cause::Revoked).await?;
             let delivered = run.deliver(value).await?;
@@ -203,25 +193,7 @@ pub async fn converge(
             return Ok(run.disabled(next, held_expiry, renew_before));
         }
         Step::Replace => {
-            let removed = ctx
-                .snowflake(
-                    "remove_pat",
-                    resolved
-                        .client
-                        .api
-                        .remove_pat_and_rotated(&resolved.user, &token_name),
-                )
-                .await
-                .map_err(|e| {
-                    Error::snowflake(
-                        format!(
-                            "removing disabled token {token_name} of user {}",
-                            resolved.user
-                        ),
-                        e,
-                    )
-                })?;
-            run.invalidate().await;
+            let removed = run.remove_all("removing disabled").await?;
             run.events.push((
                 EventType::Warning,
                 "Revoked",
@@ -372,26 +344,7 @@ impl Run<'_> {
     /// Removes the token and all its rotated-out values in Snowflake (no grace period) and
     /// says so in a warning event; the next reconcile lists again.
     async fn revoke(&mut self, request: &str) -> Result<(), Error> {
-        let removed = self
-            .ctx
-            .snowflake(
-                "remove_pat",
-                self.resolved
-                    .client
-                    .api
-                    .remove_pat_and_rotated(&self.resolved.user, &self.token_name),
-            )
-            .await
-            .map_err(|e| {
-                Error::snowflake(
-                    format!(
-                        "revoking token {} of user {}",
-                        self.token_name, self.resolved.user
-                    ),
-                    e,
-                )
-            })?;
-        self.invalidate().await;
+        let removed = self.remove_all("revoking").await?;
         self.ctx.forget_checked(&self.uid);
         let removed = if removed.is_empty() {
             "none was left in Snowflake".to_owned()
@@ -407,6 +360,32 @@ impl Run<'_> {
             ),
         ));
         Ok(())
+    }
+
+    /// Removes the token and its rotated-out values in Snowflake (`doing` says why, in an
+    /// error) and forgets the user's cached listing; returns the names removed.
+    async fn remove_all(&mut self, doing: &str) -> Result<Vec<String>, Error> {
+        let removed = self
+            .ctx
+            .snowflake(
+                "remove_pat",
+                self.resolved
+                    .client
+                    .api
+                    .remove_pat_and_rotated(&self.resolved.user, &self.token_name),
+            )
+            .await
+            .map_err(|e| {
+                Error::snowflake(
+                    format!(
+                        "{doing} token {} of user {}",
+                        self.token_name, self.resolved.user
+                    ),
+                    e,
+                )
+            })?;
+        self.invalidate().await;
+        Ok(removed)
     }
 
     /// `Ready=False` reason `Revoked` while the hold annotation is present: nothing is
