@@ -460,14 +460,7 @@ impl Operator {
     }
 
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(15);
-        format!(
-            "last lines of the operator's log ({}):\n{}",
-            self.log.display(),
-            lines[start..].join("\n")
-        )
+        envtest::log_tail(&self.log)
     }
 
     /// SIGTERM, then waits for the graceful shutdown (killed after 10 s).

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use snowflake_token_operator::cli::parse_duration;
 use snowflake_token_operator::emulator::{Emulator, EmulatorConfig, ServeOptions};
 
 /// Kubernetes operator for Snowflake service users and tokens.
@@ -99,16 +100,6 @@ struct RunArgs {
     /// host name).
     #[arg(long, env = "SFTO_IDENTITY")]
     identity: Option<String>,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = snowflake_token_operator::api::GoDuration::new(text)
-        .get()
-        .map_err(|e| e.to_string())?;
-    if duration.is_zero() {
-        return Err("must be longer than 0s".into());
-    }
-    Ok(duration)
 }
 
 /// Options of `authorize`.

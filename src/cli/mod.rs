@@ -68,6 +68,17 @@ pub async fn connect(
     })
 }
 
+/// A duration flag (Go syntax: `90s`, `2m`, `1h30m`), longer than zero.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = crate::api::GoDuration::new(text)
+        .get()
+        .map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be longer than 0s".into());
+    }
+    Ok(duration)
+}
+
 fn read(path: &Path) -> Result<kube::config::Kubeconfig, String> {
     kube::config::Kubeconfig::read_from(path)
         .map_err(|e| format!("cannot read the kubeconfig {}: {e}", path.display()))

@@ -37,7 +37,7 @@ pub struct Target {
     #[arg(long)]
     pub wait: bool,
     /// How long `--wait` waits.
-    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = super::parse_duration)]
     pub timeout: Duration,
 }
 
@@ -65,12 +65,6 @@ pub struct RevokeArgs {
     pub no_replace: bool,
     #[command(flatten)]
     pub target: Target,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::api::GoDuration::new(text)
-        .get()
-        .map_err(|e| e.to_string())
 }
 
 /// A failure with its exit code.

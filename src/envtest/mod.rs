@@ -19,5 +19,5 @@ pub use control_plane::{
     ControlPlane, IDENTITIES, Options, RequestLog, client_from, config_from, install_crds,
 };
 pub use kwok::NODE_NAME;
-pub use processes::free_port;
+pub use processes::{free_port, log_tail};
 pub use wait::{until, until_sync};
