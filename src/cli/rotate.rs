@@ -267,8 +267,12 @@ async fn revoke_inner(args: RevokeArgs) -> Result<(), Failed> {
             "token {token_name} and its rotated-out values are removed in Snowflake; no new value until `kubectl annotate sftoken {name} -n {ns} {REVOKE_HOLD_ANNOTATION}-`"
         )
     } else {
+        let restarted = match token.spec.rollout_restart_targets.len() {
+            0 => String::new(),
+            n => format!(", its {n} restart target(s) restarted"),
+        };
         format!(
-            "token {token_name} and its rotated-out values are removed in Snowflake; a new value is in Secret {} (expires {}), its restart targets restarted",
+            "token {token_name} and its rotated-out values are removed in Snowflake; a new value is in Secret {} (expires {}){restarted}",
             after.secret_name.as_deref().unwrap_or("?"),
             after
                 .expires_at
