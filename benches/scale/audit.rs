@@ -15,6 +15,9 @@ pub struct Mark {
 #[derive(Debug, Default, Clone)]
 pub struct Writes {
     pub by_resource: BTreeMap<String, u64>,
+    /// By `verb resource[/subresource]`: how many, and the API server's time on them
+    /// (request received to response complete, the audit event's own timestamps).
+    pub served: BTreeMap<String, (u64, Duration)>,
 }
 
 impl Writes {
@@ -36,6 +39,39 @@ impl Writes {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// The API server's time on all of these writes.
+    pub fn server_time(&self) -> Duration {
+        self.served.values().map(|(_, time)| *time).sum()
+    }
+
+    /// Each kind of write with its count and mean API-server time, the costliest first.
+    pub fn describe_served(&self) -> String {
+        if self.served.is_empty() {
+            return "none".into();
+        }
+        let mut kinds: Vec<_> = self.served.iter().collect();
+        kinds.sort_by_key(|(_, (_, time))| std::cmp::Reverse(*time));
+        kinds
+            .into_iter()
+            .map(|(kind, (count, time))| {
+                format!(
+                    "{kind} {count} × {:.1} ms",
+                    time.as_secs_f64() * 1000.0 / (*count).max(1) as f64
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The API server's time on the request of an audit event: from its
+/// `requestReceivedTimestamp` to its `stageTimestamp` (the policy keeps only the
+/// `ResponseComplete` stage).
+fn served_in(event: &serde_json::Value) -> Option<Duration> {
+    let at = |field: &str| event[field].as_str()?.parse::<jiff::Timestamp>().ok();
+    let took = at("stageTimestamp")?.duration_since(at("requestReceivedTimestamp")?);
+    Duration::try_from(took).ok()
 }
 
 impl Mark {
@@ -79,6 +115,13 @@ impl Mark {
             if let Some(sub) = object["subresource"].as_str() {
                 resource = format!("{resource}/{sub}");
             }
+            let verb = event["verb"].as_str().unwrap_or("?");
+            let served = writes
+                .served
+                .entry(format!("{verb} {resource}"))
+                .or_default();
+            served.0 += 1;
+            served.1 += served_in(&event).unwrap_or_default();
             *writes.by_resource.entry(resource).or_default() += 1;
         }
         writes

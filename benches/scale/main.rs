@@ -295,6 +295,7 @@ async fn floor(bench: &Bench, report: &mut Report) -> Duration {
     namespace(&client, "floor").await;
     let api: Api<Secret> = Api::namespaced(client.clone(), "floor");
     let cpu_before = bench.cpu(&[]);
+    let mark = bench.audit();
     let started = Instant::now();
     bench
         .create_all(&api, n, |i| secret(&format!("floor-{i}"), "floor"))
@@ -326,6 +327,17 @@ async fn floor(bench: &Bench, report: &mut Report) -> Duration {
             bench.flags.workers
         ),
         format!("{:.1} s", took.as_secs_f64()),
+        None,
+    );
+    let writes = bench.writes_since(&mark, "floor").await;
+    report.figure(
+        "floor",
+        "API server time per object, in its writes (audit log)",
+        format!(
+            "{:.1} ms ({})",
+            writes.server_time().as_secs_f64() * 1000.0 / n.max(1) as f64,
+            writes.describe_served()
+        ),
         None,
     );
     took

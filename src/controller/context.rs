@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ObjectReference, Secret};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -16,6 +16,7 @@ use secrecy::SecretString;
 
 use super::connector::Connector;
 use super::listings::Listings;
+use super::secret::cache::CachedSecret;
 use super::token::pat_policy::Cause;
 use crate::api::{SnowflakeConnection, SnowflakeServiceUser};
 use crate::metrics::Metrics;
@@ -173,7 +174,7 @@ pub struct Context {
     /// Service users, as watched.
     pub users: Store<SnowflakeServiceUser>,
     /// The Secrets the operator manages (label-selected), as watched.
-    pub secrets: Store<Secret>,
+    pub secrets: Store<CachedSecret>,
     /// Recent `SHOW USER PATS` answers per user.
     pub listings: Listings,
     /// Turns true once every cache has its initial list.
@@ -220,7 +221,7 @@ impl Context {
         (connections, users, secrets): (
             Store<SnowflakeConnection>,
             Store<SnowflakeServiceUser>,
-            Store<Secret>,
+            Store<CachedSecret>,
         ),
         synced: tokio::sync::watch::Receiver<bool>,
     ) -> Self {

@@ -13,7 +13,8 @@
 //! the rotate annotation and deletion), so a status write, for example a failure count,
 //! never wakes the controller early: retries wait for the backoff the reconcile chose.
 //! Cached objects are stripped of `managedFields` (Secrets keep only the operator's own
-//! entry, which the Secret writer compares against) to keep memory flat at scale.
+//! entry, which the Secret writer compares against, and are cached in the compact form of
+//! [`secret::cache`]) to keep memory flat at scale.
 
 pub mod announce;
 pub mod connection;
@@ -37,9 +38,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::controller::secret::cache::CachedSecret;
 use futures::channel::mpsc;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -160,9 +161,18 @@ fn user_readiness(u: &SnowflakeServiceUser) -> u64 {
     )
 }
 
+/// What no controller reads, dropped before caching: the managed fields, and the copy of
+/// the whole object that `kubectl apply` (client-side) keeps in an annotation.
 fn strip<K: Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = &mut meta.annotations {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+    }
 }
+
+/// `kubectl apply`'s record of the last applied object (client-side apply).
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 fn error_policy<K: Resource<DynamicType = ()>>(
     object: Arc<K>,
@@ -283,7 +293,7 @@ pub fn start(
     let (connections, conn_writer) = reflector::store::<SnowflakeConnection>();
     let (users, user_writer) = reflector::store::<SnowflakeServiceUser>();
     let (tokens, token_writer) = reflector::store::<SnowflakeToken>();
-    let (secrets, secret_writer) = reflector::store::<Secret>();
+    let (secrets, secret_writer) = reflector::store::<CachedSecret>();
 
     let synced: Arc<[AtomicBool; 4]> = Arc::default();
 
@@ -324,13 +334,12 @@ pub fn start(
         token_pacer.clone(),
     )
     .predicate_filter(own_changes, Default::default());
-    let secret_stream = watcher(scoped::<Secret>(&client, ns), secrets_config)
+    let secret_stream = watcher(scoped::<CachedSecret>(&client, ns), secrets_config)
         .default_backoff()
         .inspect_ok({
             let synced = synced.clone();
             move |event| mark_synced(&synced[3], event)
         })
-        .modify(secret::writer::compact_for_cache)
         .reflect(secret_writer)
         .touched_objects();
 
@@ -408,16 +417,15 @@ pub fn start(
     );
     let token_controller = Controller::for_stream(token_stream, tokens.clone())
         .with_config(controller_config)
-        .watches_stream(secret_stream, move |secret: Secret| {
+        .watches_stream(secret_stream, move |secret: CachedSecret| {
             let namespace = secret.namespace().unwrap_or_default();
             // The Secrets' own initial list names every token with a Secret: those still
             // in the tokens' initial list read their Secret in their turn.
             // A refresh-token Secret names the token it feeds: a person authorizing
             // again is served at once.
-            let labels = secret.labels();
-            labels
-                .get(TOKEN_LABEL)
-                .or_else(|| labels.get(REFRESH_TOKEN_FOR_LABEL))
+            secret
+                .label(TOKEN_LABEL)
+                .or_else(|| secret.label(REFRESH_TOKEN_FOR_LABEL))
                 .filter(|name| !waiting_tokens.is_waiting(&namespace, name))
                 .map(|name| ObjectRef::new(name).within(&namespace))
         })
@@ -486,4 +494,37 @@ where
         .filter(|d| !pacer.is_waiting(namespace, d.meta().name.as_deref().unwrap_or_default()))
         .map(|d| ObjectRef::from_obj(&*d))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_objects_drop_managed_fields_and_the_client_side_apply_copy() {
+        let mut token: SnowflakeToken = serde_json::from_value(serde_json::json!({
+            "apiVersion": "snowflake-token-operator.io/v1alpha1",
+            "kind": "SnowflakeToken",
+            "metadata": {
+                "name": "pbi",
+                "annotations": {
+                    LAST_APPLIED_ANNOTATION: "{\"spec\": {}}",
+                    ROTATE_ANNOTATION: "2026-01-01T00:00:00Z",
+                },
+                "managedFields": [{"manager": "kubectl", "operation": "Update"}],
+            },
+            "spec": {
+                "connectionRef": {"name": "c"},
+                "user": {"serviceUserRef": {"name": "u"}},
+                "pat": {},
+                "secret": {"name": "s"},
+            },
+        }))
+        .expect("token");
+        strip(&mut token);
+        assert!(token.metadata.managed_fields.is_none());
+        let annotations = token.annotations();
+        assert!(!annotations.contains_key(LAST_APPLIED_ANNOTATION));
+        assert!(annotations.contains_key(ROTATE_ANNOTATION), "ours stay");
+    }
 }

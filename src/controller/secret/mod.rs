@@ -15,6 +15,7 @@
 //! `deletionPolicy: Delete` the Secret is owned by (and garbage-collected with) the token;
 //! with `Retain` it carries no owner reference and outlives it.
 
+pub mod cache;
 pub mod template;
 pub mod writer;
 

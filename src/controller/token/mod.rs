@@ -405,7 +405,7 @@ async fn lookup(
     let cached = ctx
         .secrets
         .get(&ObjectRef::new(name).within(namespace))
-        .map(|s| (*s).clone());
+        .map(|s| s.to_secret());
     let secret = match cached {
         Some(secret) => Some(secret),
         None => read(ctx, namespace, name).await?,
