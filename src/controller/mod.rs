@@ -238,6 +238,7 @@ fn reflected_paced<K>(
     synced: (Arc<[AtomicBool; 4]>, usize),
     announcer: Option<announce::Announcer<K>>,
     pacer: Arc<pacer::Pacer>,
+    changes: fn(&K) -> Option<u64>,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource<DynamicType = ()>
@@ -270,7 +271,7 @@ where
         rx.recv().await.map(|event| (event, rx))
     })
     .boxed();
-    pacer::paced(received, store, pacer)
+    pacer::paced(received, store, pacer, changes)
 }
 
 /// Starts the three controllers; they run until [`Running::stop`].
@@ -323,8 +324,8 @@ pub fn start(
         (synced.clone(), 1),
         Some(user_announcer),
         user_pacer.clone(),
-    )
-    .predicate_filter(own_changes, Default::default());
+        own_changes,
+    );
     let token_stream = reflected_paced(
         scoped(&client, ns),
         ours.clone(),
@@ -332,8 +333,8 @@ pub fn start(
         (synced.clone(), 2),
         None,
         token_pacer.clone(),
-    )
-    .predicate_filter(own_changes, Default::default());
+        own_changes,
+    );
     let secret_stream = watcher(scoped::<CachedSecret>(&client, ns), secrets_config)
         .default_backoff()
         .inspect_ok({

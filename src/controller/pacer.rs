@@ -4,6 +4,13 @@
 //! Instead the initial list is handed to the controller only as fast as its workers take
 //! it (a few batches ahead), while objects created or changed after the list go straight
 //! in: a person's `kubectl apply` is served next, whatever the backlog.
+//!
+//! Going in first is not enough to be served first: kube-runtime's scheduler keeps the
+//! requests that are due in a last-in-first-out stack (tokio-util's `DelayQueue`), so a
+//! new object handed over before a stream of backlog objects is served after all of them.
+//! The backlog therefore waits while a live object is handed over and not yet taken, and
+//! so the pacer itself drops the changes the controller ignores (a status write: see
+//! [`paced`]'s `changes`), which would otherwise count as live and never be taken.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -35,6 +42,9 @@ struct Books {
     waiting: HashSet<Key>,
     /// Objects handed over and not yet reconciled, with when.
     released: HashMap<Key, Instant>,
+    /// Objects created or changed after the list, handed over and not yet reconciled,
+    /// with when: the backlog waits for them (see the module's documentation).
+    live: HashMap<Key, Instant>,
 }
 
 /// Keeps the books of a paced initial list: what still waits in the backlog, and what was
@@ -71,15 +81,23 @@ impl Pacer {
     fn room(&self) -> bool {
         let mut books = self.lock();
         books.released.retain(|_, at| at.elapsed() < FORGET_AFTER);
-        books.released.len() < self.limit
+        books.live.retain(|_, at| at.elapsed() < FORGET_AFTER);
+        books.live.is_empty() && books.released.len() < self.limit
+    }
+
+    fn went_live(&self, key: Key) {
+        self.lock().live.insert(key, Instant::now());
     }
 
     fn enqueue(&self, key: Key) {
         self.lock().waiting.insert(key);
     }
 
-    fn drop_waiting(&self, key: &Key) {
-        self.lock().waiting.remove(key);
+    fn deleted(&self, key: &Key) {
+        let mut books = self.lock();
+        books.waiting.remove(key);
+        // Its reconcile will not come (the object left the store): nothing to wait for.
+        books.live.remove(key);
     }
 
     /// Moves `key` from the backlog to the released; false if it no longer waits
@@ -105,12 +123,14 @@ impl Pacer {
     }
 
     /// A reconcile of `object` began: it leaves the backlog if it was there, and its
-    /// place among the released goes to the next object.
+    /// place among the released goes to the next object (once no live object waits).
     pub fn taken(&self, object: &impl Resource) {
         let key = key_of(object.meta());
         let mut books = self.lock();
         books.waiting.remove(&key);
-        if books.released.remove(&key).is_some() {
+        let released = books.released.remove(&key).is_some();
+        let live = books.live.remove(&key).is_some();
+        if released || live {
             self.taken.notify_one();
         }
     }
@@ -123,6 +143,10 @@ struct State<S, K: Resource<DynamicType = ()> + 'static> {
     backlog: VecDeque<ObjectRef<K>>,
     store: Store<K>,
     pacer: Arc<Pacer>,
+    /// What of an object the controller reacts to (a predicate, as kube-runtime's
+    /// `predicate_filter` takes), and its value when each object was last handed over.
+    changes: fn(&K) -> Option<u64>,
+    handed: HashMap<Key, u64>,
     /// Between `Init` and `InitDone`: the store is swapped in only at `InitDone`, so
     /// nothing of the list is released before (its reconcile would find no object).
     listing: bool,
@@ -158,12 +182,29 @@ where
                 tracing::debug!(backlog = self.backlog.len(), "pacer: the list is complete");
                 self.listing = false;
             }
-            Some(Ok(watcher::Event::Apply(object))) => return Next::Out(Ok(object)),
+            Some(Ok(watcher::Event::Apply(object))) => {
+                let key = key_of(object.meta());
+                if self.hand_over(&key, &object) {
+                    self.pacer.went_live(key);
+                    return Next::Out(Ok(object));
+                }
+            }
             Some(Ok(watcher::Event::Delete(object))) => {
-                self.pacer.drop_waiting(&key_of(object.meta()));
+                let key = key_of(object.meta());
+                self.handed.remove(&key);
+                self.pacer.deleted(&key);
             }
         }
         Next::Continue
+    }
+
+    /// Whether `object` changed in what the controller reacts to since it was last handed
+    /// over (or was never handed over); records it as handed over.
+    fn hand_over(&mut self, key: &Key, object: &K) -> bool {
+        let Some(value) = (self.changes)(object) else {
+            return true;
+        };
+        self.handed.insert(key.clone(), value) != Some(value)
     }
 
     /// The next object of the backlog still waiting, as the store has it now.
@@ -177,7 +218,10 @@ where
                 continue;
             }
             match self.store.get(&reference) {
-                Some(object) => return Some((*object).clone()),
+                Some(object) => {
+                    self.hand_over(&key, &object);
+                    return Some((*object).clone());
+                }
                 // Deleted between the list and its turn.
                 None => self.pacer.forget_released(&key),
             }
@@ -187,11 +231,14 @@ where
 }
 
 /// The objects of a reflected watch (as `applied_objects` yields them), with the initial
-/// list paced by `pacer`; `store` is the cache the watch fills.
+/// list paced by `pacer`; `store` is the cache the watch fills. A live change goes out
+/// only when `changes` (a predicate, as `predicate_filter` takes) differs from when the
+/// object last went out; the initial list goes out whole.
 pub fn paced<K, S, E>(
     events: S,
     store: Store<K>,
     pacer: Arc<Pacer>,
+    changes: fn(&K) -> Option<u64>,
 ) -> impl Stream<Item = Result<K, E>> + Send
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
@@ -203,6 +250,8 @@ where
         backlog: VecDeque::new(),
         store,
         pacer,
+        changes,
+        handed: HashMap::new(),
         listing: false,
         ended: false,
     };
@@ -288,7 +337,9 @@ mod tests {
         let (tx, rx) = futures::channel::mpsc::unbounded();
         let (store, writer) = reflector::store();
         let pacer = Pacer::new(limit);
-        let objects = Box::pin(paced(rx, store, pacer.clone()));
+        let objects = Box::pin(paced(rx, store, pacer.clone(), |o: &ConfigMap| {
+            Some(o.metadata.labels.as_ref().map_or(0, |l| l.len() as u64))
+        }));
         (Watch { tx, writer }, pacer, objects)
     }
 
@@ -306,6 +357,7 @@ mod tests {
         assert!(pacer.is_waiting("ns", "old-2"));
         watch.send(watcher::Event::Apply(object("new")));
         assert_eq!(name(objects.next().await), "new", "a new object goes first");
+        pacer.taken(&object("new"));
         pacer.taken(&object("old-0"));
         assert_eq!(name(objects.next().await), "old-2");
         pacer.taken(&object("old-1"));
@@ -313,6 +365,51 @@ mod tests {
         assert_eq!(name(objects.next().await), "old-3");
         assert_eq!(name(objects.next().await), "old-4");
         assert!(!pacer.is_waiting("ns", "old-4"));
+    }
+
+    /// kube-runtime's scheduler serves due requests last in, first out: a backlog object
+    /// handed over after a new one would be served before it, and so would every one
+    /// after that, for as long as the backlog lasts.
+    #[tokio::test]
+    async fn the_backlog_waits_until_a_live_change_is_taken() {
+        let (mut watch, pacer, mut objects) = start(2);
+        watch.list(&["old-0", "old-1", "old-2", "old-3"]);
+        assert_eq!(name(objects.next().await), "old-0");
+        watch.send(watcher::Event::Apply(object("new")));
+        assert_eq!(name(objects.next().await), "new");
+        pacer.taken(&object("old-0"));
+        let held = tokio::time::timeout(Duration::from_millis(50), objects.next()).await;
+        assert!(held.is_err(), "a backlog object went in over the new one");
+        pacer.taken(&object("new"));
+        assert_eq!(name(objects.next().await), "old-1");
+        // A live object deleted before its reconcile holds nothing up.
+        watch.send(watcher::Event::Apply(object("gone")));
+        assert_eq!(name(objects.next().await), "gone");
+        watch.send(watcher::Event::Delete(object("gone")));
+        pacer.taken(&object("old-1"));
+        assert_eq!(name(objects.next().await), "old-2");
+    }
+
+    /// A change the controller ignores (here: anything but the labels) is dropped here, not
+    /// after: downstream it would count as live and hold up the backlog.
+    #[tokio::test]
+    async fn an_ignored_change_is_dropped_and_holds_nothing_up() {
+        let (mut watch, pacer, mut objects) = start(1);
+        watch.list(&["a", "b"]);
+        assert_eq!(name(objects.next().await), "a");
+        // Same labels as handed over (none): dropped.
+        watch.send(watcher::Event::Apply(object("a")));
+        pacer.taken(&object("a"));
+        assert_eq!(
+            name(objects.next().await),
+            "b",
+            "b waited for an ignored change"
+        );
+        // Labels changed: a live change again.
+        let mut a = object("a");
+        a.metadata.labels = Some([("k".to_owned(), "v".to_owned())].into());
+        watch.send(watcher::Event::Apply(a));
+        assert_eq!(name(objects.next().await), "a");
     }
 
     #[tokio::test]
@@ -349,12 +446,13 @@ mod tests {
         assert_eq!(name(objects.next().await), "a");
         let mut changed = object("b");
         changed.data = Some([("k".to_owned(), "v".to_owned())].into());
-        // A change made while b waits updates the store (and goes out as a live change).
-        watch.send(watcher::Event::Apply(changed.clone()));
-        assert_eq!(name(objects.next().await), "b");
+        // A change made while b waits is in the store before the pacer reads its event
+        // (the watch is reflected first, then queued to the pacer).
+        watch
+            .writer
+            .apply_watcher_event(&watcher::Event::Apply(changed.clone()));
         pacer.taken(&object("a"));
-        // b was not reconciled yet (only handed over), so it still takes its turn, as
-        // the store holds it now.
+        // b takes its turn as the store holds it now.
         let released = objects.next().await.unwrap().unwrap();
         assert_eq!(released.data, changed.data);
     }
