@@ -99,7 +99,7 @@ fn main() -> std::process::ExitCode {
     let report = runtime.block_on(run(flags.clone()));
     print!("{}", report.table());
     if let Some(out) = &flags.out {
-        std::fs::write(out, report.markdown(&flags))
+        std::fs::write(out, with_analysis(report.markdown(&flags), out))
             .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
         println!("written to {}", out.display());
     }
@@ -109,6 +109,19 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// The heading of the part of the report people write (the causes of missed targets, with
+/// their measurements): kept from the existing file when the figures are written again.
+const ANALYSIS: &str = "\n## Analysis\n";
+
+/// `figures`, followed by the analysis section of the report at `out`, if it has one.
+fn with_analysis(figures: String, out: &std::path::Path) -> String {
+    let existing = std::fs::read_to_string(out).unwrap_or_default();
+    match existing.find(ANALYSIS) {
+        Some(at) => figures + &existing[at..],
+        None => figures,
+    }
 }
 
 /// Everything the phases share.
@@ -277,7 +290,7 @@ async fn run(flags: Flags) -> Report {
     tokens::run(&bench, &mut report, floor).await;
     if let Some(out) = &flags.out {
         // Written now too, so a long peer run that is cut short leaves our figures.
-        let _ = std::fs::write(out, report.markdown(&flags));
+        let _ = std::fs::write(out, with_analysis(report.markdown(&flags), out));
     }
     if flags.peer {
         peer::run(&bench, &mut report, floor).await;
