@@ -410,6 +410,23 @@ async fn injected_status_faults_and_latency() {
 }
 
 #[tokio::test]
+async fn a_stalled_statement_is_answered_503_late_and_never_executed() {
+    let running = start(false).await;
+    let client = http();
+    let admin = admin_jwt(&running);
+    running.inject_fault(FaultSpec::new(FaultKind::Stall { ms: 300 }, 1).on_method("POST"));
+    let started = std::time::Instant::now();
+    let sql = "ALTER USER BI_SVC ADD PAT stalled ROLE_RESTRICTION = 'ANALYST'";
+    assert_eq!(post_sql(&client, &running, &admin, sql, "").await.0, 503);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let pats = running.snapshot().user("BI_SVC").map(|u| u.pats.len());
+    assert_eq!(pats, Some(0), "nothing was executed");
+    // The fault is used up: the same statement now runs.
+    assert_eq!(post_sql(&client, &running, &admin, sql, "").await.0, 200);
+    running.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_dropped_connection_after_execution_leaves_one_token_and_a_retry_recovers_it() {
     let running = start(false).await;
     let client = http();

@@ -31,6 +31,11 @@ pub enum FaultKind {
     InternalServerError,
     /// Serve the request at once but hold its answer back for `ms` milliseconds.
     Latency { ms: u64 },
+    /// Hold the request for `ms` milliseconds, then answer 503 without serving it: a
+    /// front end that took the request and never passed it on. Nothing is executed,
+    /// whether the client waits or goes away meanwhile, so a client killed while it waits
+    /// died before its statement.
+    Stall { ms: u64 },
     /// Answer a statement with 202 and keep it running until `delay_ms` of emulated
     /// time passed and/or `polls` status requests were answered 202.
     AsyncDelay {

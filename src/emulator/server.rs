@@ -154,6 +154,15 @@ async fn apply_faults(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             response
         }
+        Some(FaultKind::Stall { ms }) => {
+            tracing::info!(%path, ms, "fault: stalled, then 503 without serving");
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            wire::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "390503",
+                "Service Unavailable.",
+            )
+        }
         Some(kind) => {
             request.extensions_mut().insert(InjectedFault(kind));
             next.run(request).await
