@@ -129,6 +129,9 @@ async fn objects(bench: &Bench, namespace: &str) {
 }
 
 struct PeerRun {
+    /// How the peer died before syncing everything, if it did: when, how many it had
+    /// synced, and the first line of its log.
+    crashed: Option<(Duration, usize, String)>,
     took: Duration,
     p95: Duration,
     rss: u64,
@@ -168,7 +171,7 @@ async fn one(bench: &Bench, binary: &Path, namespace: &str, concurrent: Option<u
     }
     let kubeconfig = bench.plane.kubeconfig_as("peer");
     let started = Instant::now();
-    let process = Process::spawn(
+    let mut process = Process::spawn(
         &format!("eso-{namespace}"),
         binary,
         &args,
@@ -177,10 +180,15 @@ async fn one(bench: &Bench, binary: &Path, namespace: &str, concurrent: Option<u
     );
     let n = bench.flags.tokens;
     let mut peak = 0;
+    let mut crashed = None;
     until(Duration::from_secs(7200), "the peer's Secrets", || {
         peak = peak.max(process.memory().peak);
         let count = seen.lock().expect("seen").len();
-        async move { (count >= n).then_some(()) }
+        if count < n && !process.alive() {
+            crashed = Some((started.elapsed(), count, process.first_log_line()));
+        }
+        let done = count >= n || crashed.is_some();
+        async move { done.then_some(()) }
     })
     .await;
     let mut times: Vec<Duration> = seen
@@ -198,6 +206,7 @@ async fn one(bench: &Bench, binary: &Path, namespace: &str, concurrent: Option<u
     let quiet = bench.writes_since(&mark, "peer").await;
     process.stop(Duration::from_secs(10));
     PeerRun {
+        crashed,
         took: times.last().copied().unwrap_or_default(),
         p95: super::percentile(&times, 95.0),
         rss: memory.rss,
@@ -220,6 +229,21 @@ pub async fn run(bench: &Bench, report: &mut Report, floor: Duration) {
     ] {
         let run = one(bench, &binary, namespace, concurrent).await;
         let section = format!("peer: External Secrets Operator 0.16.2, {label}");
+        if let Some((after, synced, line)) = &run.crashed {
+            report.figure(
+                &section,
+                format!(
+                    "{} ExternalSecrets all synced (from start)",
+                    bench.flags.tokens
+                ),
+                format!(
+                    "never: it crashed after {} with {synced} synced (`{line}`)",
+                    secs(*after)
+                ),
+                None,
+            );
+            continue;
+        }
         report.figure(
             &section,
             format!(

@@ -74,6 +74,12 @@ impl Process {
         let _ = self.child.wait();
     }
 
+    /// The first line of its log (where a Go runtime's fatal error is).
+    pub fn first_log_line(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines().next().unwrap_or("(an empty log)").to_owned()
+    }
+
     /// Panics, with the last lines of its log, unless it is still running.
     pub fn ensure_running(&mut self) {
         if !self.alive() {
