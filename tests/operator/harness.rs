@@ -172,6 +172,13 @@ impl Env {
     }
 
     pub async fn with_seed(prefix: &str, seed: EmulatorConfig) -> Self {
+        let mut env = Self::without_operator(prefix, seed).await;
+        env.start_operator().await;
+        env
+    }
+
+    /// A namespace and an emulator, for a test that runs the operator some other way.
+    pub async fn without_operator(prefix: &str, seed: EmulatorConfig) -> Self {
         // Logs of the operator with RUST_LOG (e.g. RUST_LOG=snowflake_token_operator=debug).
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -180,7 +187,7 @@ impl Env {
         let ns = TestNamespace::new(plane(), prefix).await;
         let client = plane().client().await;
         let emulator = emulator_support::start_with(seed, true).await;
-        let mut env = Self {
+        Self {
             ns,
             client,
             emulator,
@@ -188,9 +195,7 @@ impl Env {
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(Health::default()),
             requests: RequestLog::default(),
-        };
-        env.start_operator().await;
-        env
+        }
     }
 
     pub fn config(&self) -> Config {

@@ -11,6 +11,7 @@ mod support;
 
 mod cli;
 mod connection;
+mod crash;
 mod failures;
 mod harness;
 mod oauth;

@@ -50,12 +50,12 @@ pub(crate) async fn oauth_token(env: &Env, name: &str, client_id: &str, oauth: V
 async fn oauth_token_without_consent(env: &Env, name: &str, client_id: &str, oauth: Value) {
     env.apply::<Secret>(json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "bi-oauth-client"},
+        "metadata": {"name": format!("{name}-client")},
         "stringData": {"OAUTH_CLIENT_ID": client_id, "OAUTH_CLIENT_SECRET": CLIENT_SECRET},
     }))
     .await;
     let mut spec = json!({
-        "clientSecretRef": {"name": "bi-oauth-client"},
+        "clientSecretRef": {"name": format!("{name}-client")},
         "refreshTokenSecretRef": {"name": format!("{name}-refresh"), "key": "refresh_token"},
         "role": "ANALYST",
     });
@@ -594,7 +594,7 @@ async fn each_oauth_refusal_has_its_own_reason() {
     // A wrong client secret (rotated in Snowflake, say).
     env.apply::<Secret>(json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "bi-oauth-client"},
+        "metadata": {"name": "tableau-client"},
         "stringData": {"OAUTH_CLIENT_ID": BI_CLIENT, "OAUTH_CLIENT_SECRET": "not-the-secret"},
     }))
     .await;
@@ -621,7 +621,7 @@ async fn each_oauth_refusal_has_its_own_reason() {
     // while the Secret is kept fresh for ANALYST.
     env.apply::<Secret>(json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "bi-oauth-client"},
+        "metadata": {"name": "tableau-client"},
         "stringData": {"OAUTH_CLIENT_ID": BI_CLIENT, "OAUTH_CLIENT_SECRET": CLIENT_SECRET},
     }))
     .await;
