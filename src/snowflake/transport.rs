@@ -150,9 +150,23 @@ fn inflate(raw: &[u8], max_bytes: usize) -> std::result::Result<Vec<u8>, Inflate
     Ok(out)
 }
 
-/// A short, printable excerpt of a body that is not the JSON we expected.
+/// A short, printable excerpt of a body that is not the answer we expected, for an error
+/// message. A body that is (or begins like) JSON is described by its field names only:
+/// Snowflake's answers carry credentials (a token endpoint's tokens, a new PAT's secret),
+/// and an error message ends up in a condition, an event and the logs. Any other body (a
+/// proxy's HTML page, a plain-text error) is shown, as what a person needs to see.
 pub(crate) fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
+    if text.trim_start().starts_with(['{', '[']) {
+        return match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(serde_json::Value::Object(fields)) => {
+                let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+                format!("a JSON answer with the fields {}", names.join(", "))
+            }
+            Ok(_) => "a JSON answer that is not an object".to_owned(),
+            Err(_) => format!("a JSON answer that does not parse ({} bytes)", body.len()),
+        };
+    }
     let mut s: String = text.chars().take(200).collect();
     if text.chars().count() > 200 {
         s.push('…');
@@ -184,6 +198,23 @@ pub(crate) fn json_error(what: &str, err: &serde_json::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_excerpt_shows_a_page_but_only_the_field_names_of_json() {
+        assert_eq!(
+            excerpt(b"<html>502 Bad Gateway</html>"),
+            "<html>502 Bad Gateway</html>"
+        );
+        let json = br#"{"access_token": "ver:1-secret", "refresh_token": "r-secret"}"#;
+        assert_eq!(
+            excerpt(json),
+            "a JSON answer with the fields access_token, refresh_token"
+        );
+        let cut = br#" {"access_token": "ver:1-sec"#;
+        assert_eq!(excerpt(cut), "a JSON answer that does not parse (28 bytes)");
+        assert_eq!(excerpt(b"[1, 2]"), "a JSON answer that is not an object");
+    }
+
     use super::*;
 
     fn gzip(data: &[u8]) -> Vec<u8> {
