@@ -260,57 +260,15 @@ async fn deny_secret_writes(env: &Env) {
 /// Refuses (in the test's namespace) every create and update of a Secret carrying the
 /// label `label`, until [`allow_secret_writes`].
 pub async fn deny_secret_writes_labelled(env: &Env, label: &str) {
-    let client = env.client.clone();
     let policy = format!("deny-token-secrets-{}", env.ns());
-    let policies: Api<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy> =
-        Api::all(client.clone());
-    let bindings: Api<
-        k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
-    > = Api::all(client.clone());
-    let manifest = json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": policy},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [{
-                "apiGroups": [""], "apiVersions": ["v1"],
-                "operations": ["CREATE", "UPDATE"], "resources": ["secrets"],
-            }]},
-            "validations": [{
-                "expression": format!("!has(object.metadata.labels) || !('{label}' in object.metadata.labels)"),
-                "message": "token Secrets are refused here (test)",
-            }],
-        },
-    });
-    policies
-        .patch(
-            &policy,
-            &PatchParams::apply("tests").force(),
-            &Patch::Apply(&manifest),
-        )
-        .await
-        .expect("policy");
-    let binding = json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": policy},
-        "spec": {
-            "policyName": policy,
-            "validationActions": ["Deny"],
-            "matchResources": {"namespaceSelector": {"matchLabels": {
-                "kubernetes.io/metadata.name": env.ns(),
-            }}},
-        },
-    });
-    bindings
-        .patch(
-            &policy,
-            &PatchParams::apply("tests").force(),
-            &Patch::Apply(&binding),
-        )
-        .await
-        .expect("binding");
+    refuse_writes(
+        env,
+        &policy,
+        json!({"apiGroups": [""], "apiVersions": ["v1"], "resources": ["secrets"]}),
+        &format!("!has(object.metadata.labels) || !('{label}' in object.metadata.labels)"),
+        "token Secrets are refused here (test)",
+    )
+    .await;
     // The API server loads policies asynchronously: wait until a probe is refused.
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = env.api();
     let probe: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
@@ -335,21 +293,74 @@ pub async fn deny_secret_writes_labelled(env: &Env, label: &str) {
     .await;
 }
 
+/// Installs an admission policy `policy` (and its binding) refusing, in the test's
+/// namespace, every create and update matching `rule` (`apiGroups`, `apiVersions`,
+/// `resources`) for which the CEL `expression` is false, with `message`. The API server
+/// loads it asynchronously: the caller waits until a probe is refused.
+pub async fn refuse_writes(
+    env: &Env,
+    policy: &str,
+    rule: serde_json::Value,
+    expression: &str,
+    message: &str,
+) {
+    let mut rule = rule;
+    rule["operations"] = json!(["CREATE", "UPDATE"]);
+    let params = PatchParams::apply("tests").force();
+    let manifest = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": policy},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [rule]},
+            "validations": [{"expression": expression, "message": message}],
+        },
+    });
+    Api::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy>::all(
+        env.client.clone(),
+    )
+    .patch(policy, &params, &Patch::Apply(&manifest))
+    .await
+    .expect("policy");
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": policy},
+        "spec": {
+            "policyName": policy,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": env.ns(),
+            }}},
+        },
+    });
+    Api::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>::all(
+        env.client.clone(),
+    )
+    .patch(policy, &params, &Patch::Apply(&binding))
+    .await
+    .expect("binding");
+}
+
 pub async fn allow_secret_writes(env: &Env) {
-    let policy = format!("deny-token-secrets-{}", env.ns());
-    let bindings: Api<
-        k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
-    > = Api::all(env.client.clone());
-    let policies: Api<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy> =
-        Api::all(env.client.clone());
-    bindings
-        .delete(&policy, &DeleteParams::default())
-        .await
-        .expect("binding deleted");
-    policies
-        .delete(&policy, &DeleteParams::default())
-        .await
-        .expect("policy deleted");
+    lift_refusal(env, &format!("deny-token-secrets-{}", env.ns())).await;
+}
+
+/// Removes the policy of [`refuse_writes`] and its binding.
+pub async fn lift_refusal(env: &Env, policy: &str) {
+    Api::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>::all(
+        env.client.clone(),
+    )
+    .delete(policy, &DeleteParams::default())
+    .await
+    .expect("binding deleted");
+    Api::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy>::all(
+        env.client.clone(),
+    )
+    .delete(policy, &DeleteParams::default())
+    .await
+    .expect("policy deleted");
 }
 
 #[tokio::test]
