@@ -109,7 +109,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
                     async {
                         let plane = ControlPlane::start(envtest::Options::API_ONLY, Vec::new())?;
                         let detail = plane.server.clone();
-                        Ok((Cluster::Local(plane), detail))
+                        Ok((Cluster::Local(Box::new(plane)), detail))
                     },
                 )
                 .await?
@@ -184,7 +184,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
             }
             let what = match cluster {
                 Cluster::Local(plane) => {
-                    tokio::task::spawn_blocking(move || plane.stop())
+                    tokio::task::spawn_blocking(move || (*plane).stop())
                         .await
                         .map_err(|e| format!("stopping the control plane: {e}"))?;
                     "the operator, the control plane, the emulator"
@@ -332,7 +332,7 @@ async fn demo(
 /// Where the Kubernetes API is.
 enum Cluster {
     /// Started by the demo; stopped when dropped (and in any case when the process exits).
-    Local(ControlPlane),
+    Local(Box<ControlPlane>),
     /// An existing cluster: a kubeconfig selecting the context, in a folder of its own.
     Context {
         kubeconfig: PathBuf,

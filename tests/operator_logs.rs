@@ -12,6 +12,8 @@ mod driver_support;
 mod emulator_support;
 #[path = "operator/harness.rs"]
 mod harness;
+#[path = "operator/hygiene.rs"]
+mod hygiene;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -24,20 +26,10 @@ use snowflake_token_operator::api::{SnowflakeConnection, SnowflakeServiceUser, S
 use emulator_support::capture::Capture;
 use harness::{Env, pat_token, service_user};
 
-/// Every log line of the process (both tests), at TRACE.
+/// Every log line of the process (both tests), at TRACE: each test calls this before
+/// its `Env` (which would install the harness's debug-level capture).
 fn capture() -> Capture {
-    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
-    CAPTURE
-        .get_or_init(|| {
-            let capture = Capture::default();
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_ansi(false)
-                .with_writer(capture.clone())
-                .init();
-            capture
-        })
-        .clone()
+    hygiene::capture("trace")
 }
 
 /// Asserts that none of `values` is in the captured logs, the namespace's events, or the

@@ -72,6 +72,11 @@ pub struct FaultSpec {
     /// Restrict to one HTTP method (e.g. `POST`).
     #[serde(default)]
     pub method: Option<String>,
+    /// Restrict to requests declaring this `X-Snowflake-Authorization-Token-Type`
+    /// (e.g. `KEYPAIR_JWT`: an admin's key-pair session, not the consumers logging in
+    /// with PATs).
+    #[serde(default)]
+    pub token_type: Option<String>,
 }
 
 fn one() -> u32 {
@@ -86,6 +91,7 @@ impl FaultSpec {
             count,
             path_prefix: None,
             method: None,
+            token_type: None,
         }
     }
 
@@ -101,14 +107,45 @@ impl FaultSpec {
         self
     }
 
-    fn matches(&self, method: &str, path: &str) -> bool {
+    /// Restricts the fault to requests declaring token type `token_type`.
+    pub fn on_token_type(mut self, token_type: &str) -> Self {
+        self.token_type = Some(token_type.to_ascii_uppercase());
+        self
+    }
+
+    fn matches(&self, request: &Matched<'_>) -> bool {
         self.path_prefix
             .as_deref()
-            .is_none_or(|p| path.starts_with(p))
+            .is_none_or(|p| request.path.starts_with(p))
             && self
                 .method
                 .as_deref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                .is_none_or(|m| m.eq_ignore_ascii_case(request.method))
+            && self.token_type.as_deref().is_none_or(|t| {
+                request
+                    .token_type
+                    .is_some_and(|r| t.eq_ignore_ascii_case(r))
+            })
+    }
+}
+
+/// What a fault is matched against.
+#[derive(Debug, Clone, Copy)]
+pub struct Matched<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The request's `X-Snowflake-Authorization-Token-Type`, if any.
+    pub token_type: Option<&'a str>,
+}
+
+impl<'a> Matched<'a> {
+    /// A request without a declared token type.
+    pub fn new(method: &'a str, path: &'a str) -> Self {
+        Self {
+            method,
+            path,
+            token_type: None,
+        }
     }
 }
 
@@ -130,8 +167,8 @@ impl FaultQueue {
     }
 
     /// Consumes one use of the first fault matching the request.
-    pub fn take(&mut self, method: &str, path: &str) -> Option<FaultKind> {
-        let index = self.faults.iter().position(|f| f.matches(method, path))?;
+    pub fn take(&mut self, request: Matched<'_>) -> Option<FaultKind> {
+        let index = self.faults.iter().position(|f| f.matches(&request))?;
         let fault = &mut self.faults[index];
         fault.count -= 1;
         let kind = fault.kind.clone();
@@ -196,16 +233,37 @@ mod tests {
     fn faults_apply_to_the_next_n_matching_requests() {
         let mut queue = FaultQueue::default();
         queue.push(FaultSpec::new(FaultKind::ServiceUnavailable, 2).on_path("/api/v2/statements"));
-        assert_eq!(queue.take("GET", "/other"), None);
+        assert_eq!(queue.take(Matched::new("GET", "/other")), None);
         assert_eq!(
-            queue.take("POST", "/api/v2/statements"),
+            queue.take(Matched::new("POST", "/api/v2/statements")),
             Some(FaultKind::ServiceUnavailable)
         );
         assert_eq!(
-            queue.take("GET", "/api/v2/statements/x"),
+            queue.take(Matched::new("GET", "/api/v2/statements/x")),
             Some(FaultKind::ServiceUnavailable)
         );
-        assert_eq!(queue.take("POST", "/api/v2/statements"), None);
+        assert_eq!(queue.take(Matched::new("POST", "/api/v2/statements")), None);
+    }
+
+    #[test]
+    fn a_fault_for_one_token_type_spares_the_others() {
+        let mut queue = FaultQueue::default();
+        let spec: FaultSpec = serde_json::from_str(
+            r#"{"kind":"service_unavailable","count":1,"token_type":"KEYPAIR_JWT"}"#,
+        )
+        .unwrap();
+        queue.push(spec);
+        let pat = Matched {
+            token_type: Some("PROGRAMMATIC_ACCESS_TOKEN"),
+            ..Matched::new("POST", "/api/v2/statements")
+        };
+        assert_eq!(queue.take(pat), None);
+        assert_eq!(queue.take(Matched::new("POST", "/api/v2/statements")), None);
+        let admin = Matched {
+            token_type: Some("keypair_jwt"),
+            ..Matched::new("POST", "/api/v2/statements")
+        };
+        assert_eq!(queue.take(admin), Some(FaultKind::ServiceUnavailable));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use super::config::{ConfigError, EmulatorConfig};
-use super::faults::{ConnectionControl, FaultKind, FaultSpec, InjectedFault};
+use super::faults::{ConnectionControl, FaultKind, FaultSpec, InjectedFault, Matched};
 use super::handle::Emulator;
 use super::state::StateSnapshot;
 use super::statements::RequestLogEntry;
@@ -122,7 +122,15 @@ async fn apply_faults(
     if path.starts_with("/_emulator/") {
         return next.run(request).await;
     }
-    let fault = emulator.faults().take(request.method().as_str(), &path);
+    let token_type = request
+        .headers()
+        .get("x-snowflake-authorization-token-type")
+        .and_then(|v| v.to_str().ok());
+    let fault = emulator.faults().take(Matched {
+        method: request.method().as_str(),
+        path: &path,
+        token_type,
+    });
     match fault {
         None => next.run(request).await,
         Some(FaultKind::TooManyRequests { retry_after_secs }) => {

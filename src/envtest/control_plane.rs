@@ -10,7 +10,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::binaries::Binaries;
-use super::processes::{free_port, log_tail, run, spawn};
+use super::processes::{free_port, log_tail, run, spawn, spawn_logging_to};
 use super::reaper::Reaper;
 use super::{kwok, wait};
 
@@ -73,7 +73,18 @@ pub struct ControlPlane {
     /// components under test can be told apart in the audit log.
     identities: Vec<(String, String)>,
     ca: Vec<u8>,
-    reaper: Reaper,
+    /// The running kube-apiserver, to stop and start it again.
+    api_server: std::sync::Mutex<ApiServer>,
+    reaper: std::sync::Mutex<Reaper>,
+}
+
+/// How kube-apiserver was started, and its process while it runs.
+#[derive(Debug)]
+struct ApiServer {
+    binary: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    process: Option<std::process::Child>,
 }
 
 /// The identities every control plane knows besides `admin`.
@@ -101,7 +112,52 @@ impl ControlPlane {
     /// Stops every process of the control plane and removes its folder, returning when
     /// that is done.
     pub fn stop(self) {
-        self.reaper.finish();
+        self.reaper
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .finish();
+    }
+
+    /// Kills kube-apiserver with SIGKILL, as a crash would, and returns once it is gone:
+    /// clients now have their connections refused and their watches cut. etcd keeps
+    /// running, so [`Self::start_api_server`] brings back the same cluster.
+    pub fn stop_api_server(&self) -> Result<(), String> {
+        let mut api_server = lock(&self.api_server);
+        if let Some(mut process) = api_server.process.take() {
+            process
+                .kill()
+                .and_then(|()| process.wait().map(drop))
+                .map_err(|e| format!("cannot kill kube-apiserver: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Starts kube-apiserver again, as it was started (same port, certificates, tokens
+    /// and etcd), if it is not running, and returns once it answers `/readyz`.
+    pub async fn start_api_server(&self) -> Result<(), String> {
+        {
+            let mut api_server = lock(&self.api_server);
+            if api_server.process.is_none() {
+                let ApiServer {
+                    binary, args, log, ..
+                } = &*api_server;
+                let process = spawn_logging_to(&mut lock(&self.reaper), log, binary, args)?;
+                api_server.process = Some(process);
+            }
+        }
+        let client = self.client().await?;
+        wait::until(Instant::now() + START_DEADLINE, || async {
+            let request = http::Request::get("/readyz").body(Vec::new()).ok()?;
+            let body = client.request_text(request).await.ok()?;
+            (body.trim() == "ok").then_some(())
+        })
+        .await
+        .ok_or_else(|| {
+            format!(
+                "kube-apiserver did not become ready again (/readyz)\n{}",
+                log_tail(&lock(&self.api_server).log)
+            )
+        })
     }
 
     /// Whether this control plane has everything `wanted` asks for.
@@ -120,15 +176,9 @@ impl ControlPlane {
     pub async fn recording_client(&self) -> Result<(kube::Client, RequestLog), String> {
         let config = config_from(&self.kubeconfig).await?;
         let log = RequestLog::default();
-        let recorder = log.clone();
-        let layer =
-            tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
-                recorder.record(request.method(), request.uri().path());
-                request
-            });
         let client = kube::client::ClientBuilder::try_from(config)
             .map_err(|e| format!("client: {e}"))?
-            .with_layer(&layer)
+            .with_layer(&log.layer())
             .build();
         Ok((client, log))
     }
@@ -170,6 +220,19 @@ impl ControlPlane {
 pub struct RequestLog(std::sync::Arc<std::sync::Mutex<Vec<(http::Method, String)>>>);
 
 impl RequestLog {
+    /// The layer of a client's stack that records into this log each request it passes on.
+    pub fn layer(
+        &self,
+    ) -> tower::util::MapRequestLayer<
+        impl Fn(http::Request<kube::client::Body>) -> http::Request<kube::client::Body> + Clone + use<>,
+    > {
+        let recorder = self.clone();
+        tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+            recorder.record(request.method(), request.uri().path());
+            request
+        })
+    }
+
     fn record(&self, method: &http::Method, path: &str) {
         self.0
             .lock()
@@ -302,28 +365,25 @@ async fn start(
             "--log-level=warn".into(),
         ],
     )?;
-    let apiserver_log = spawn(
-        &mut reaper,
-        &logs,
-        "kube-apiserver",
-        &apiserver,
-        &[
-            format!("--etcd-servers=http://127.0.0.1:{client_port}"),
-            "--bind-address=127.0.0.1".into(),
-            "--advertise-address=127.0.0.1".into(),
-            format!("--secure-port={secure_port}"),
-            format!("--cert-dir={}", path("certs")),
-            format!("--token-auth-file={}", path("tokens.csv")),
-            "--authorization-mode=RBAC".into(),
-            format!("--service-account-key-file={}", path("sa.pub")),
-            format!("--service-account-signing-key-file={}", path("sa.key")),
-            "--service-account-issuer=https://kubernetes.default.svc".into(),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
-        ]
-        .into_iter()
-        .chain(audit_flags)
-        .collect::<Vec<_>>(),
-    )?;
+    let apiserver_args: Vec<String> = [
+        format!("--etcd-servers=http://127.0.0.1:{client_port}"),
+        "--bind-address=127.0.0.1".into(),
+        "--advertise-address=127.0.0.1".into(),
+        format!("--secure-port={secure_port}"),
+        format!("--cert-dir={}", path("certs")),
+        format!("--token-auth-file={}", path("tokens.csv")),
+        "--authorization-mode=RBAC".into(),
+        format!("--service-account-key-file={}", path("sa.pub")),
+        format!("--service-account-signing-key-file={}", path("sa.key")),
+        "--service-account-issuer=https://kubernetes.default.svc".into(),
+        "--service-cluster-ip-range=10.0.0.0/24".into(),
+    ]
+    .into_iter()
+    .chain(audit_flags)
+    .collect();
+    let apiserver_log = logs.join("kube-apiserver.log");
+    let apiserver_process =
+        spawn_logging_to(&mut reaper, &apiserver_log, &apiserver, &apiserver_args)?;
     let explain = |what: &str| {
         format!(
             "{what}\n{}\n{}",
@@ -410,8 +470,21 @@ async fn start(
         audit_log,
         identities,
         ca,
-        reaper,
+        api_server: std::sync::Mutex::new(ApiServer {
+            binary: apiserver,
+            args: apiserver_args,
+            log: apiserver_log,
+            process: Some(apiserver_process),
+        }),
+        reaper: std::sync::Mutex::new(reaper),
     })
+}
+
+/// Locks `mutex`, also after a panic elsewhere (the guarded values stay consistent).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The service-account signing key pair, `sa.key` and `sa.pub`, by the openssl CLI (much

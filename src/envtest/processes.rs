@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use super::reaper::Reaper;
 
@@ -26,7 +26,23 @@ pub fn spawn(
     args: &[String],
 ) -> Result<PathBuf, String> {
     let log = logs.join(format!("{name}.log"));
-    let out = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    spawn_logging_to(reaper, &log, binary, args)?;
+    Ok(log)
+}
+
+/// Starts `binary args` with stdout and stderr appended to `log`, registered with the
+/// reaper, and returns the child (to stop it before the reaper would).
+pub fn spawn_logging_to(
+    reaper: &mut Reaper,
+    log: &Path,
+    binary: &Path,
+    args: &[String],
+) -> Result<Child, String> {
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let err = out
         .try_clone()
         .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
@@ -38,7 +54,7 @@ pub fn spawn(
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     reaper.register(child.id())?;
-    Ok(log)
+    Ok(child)
 }
 
 /// The last lines of a log file, to explain a failed start.

@@ -20,26 +20,28 @@
 //! tokens"). Random kills wait while a single-use refresh is due or its new refresh token
 //! is not yet in its Secret.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use secrecy::SecretString;
 use serde_json::json;
 use snowflake_token_operator::api::SnowflakeToken;
-use snowflake_token_operator::api::conditions::{READY, find};
 use snowflake_token_operator::emulator::oauth::TokenHash;
-use snowflake_token_operator::emulator::secret::sha256_hex;
-use snowflake_token_operator::emulator::{EmulatorConfig, FaultKind, FaultSpec};
+use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
 
+use crate::consumers::{
+    Consumers, assert_chains_intact, assert_nothing_leaked, assert_pats_live, data, fault_taken,
+    request_rotation, rotations, settled_one, user_of,
+};
 use crate::driver_support::{BI_CLIENT, SINGLE_USE_CLIENT, whoami};
-use crate::emulator_support::{self, post_sql};
+use crate::emulator_support;
 use crate::failures::{lift_refusal, refuse_writes};
 use crate::harness::{self, Env, PATIENCE, pat_token, plane};
 use crate::oauth::oauth_token;
@@ -60,14 +62,6 @@ fn kills_wanted() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200)
-}
-
-fn seed() -> EmulatorConfig {
-    let mut seed = harness::oauth_seed(90, 9);
-    for integration in &mut seed.oauth.integrations {
-        integration.access_token_validity_seconds = ACCESS_TOKEN_SECONDS;
-    }
-    seed
 }
 
 /// The operator as its own process, killed and started again.
@@ -149,96 +143,6 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// What the consumers saw.
-#[derive(Default)]
-struct Tally {
-    logins: AtomicU64,
-    failures: Mutex<Vec<String>>,
-    /// Every credential read from a Secret, to look for where none may appear.
-    seen: Mutex<HashSet<String>>,
-}
-
-/// A consumer of Secret `name`: reads it through the API at each connection and logs in
-/// with the value at `key`. With single-use refresh tokens each refresh ends the earlier
-/// access tokens, so (as the README tells consumers) a refused access token is read again
-/// and retried once the Secret holds a new one; anything else refused is a failure.
-async fn consume(
-    env: Arc<Env>,
-    name: &'static str,
-    key: &'static str,
-    stop: Arc<AtomicBool>,
-    tally: Arc<Tally>,
-) {
-    let secrets: Api<Secret> = env.api();
-    let read = || async {
-        let secret = secrets.get(name).await.ok()?;
-        let value = secret.data?.get(key)?.0.clone();
-        String::from_utf8(value).ok()
-    };
-    let mut pace = tokio::time::interval(Duration::from_millis(50));
-    while !stop.load(Ordering::Relaxed) {
-        pace.tick().await;
-        let Some(value) = read().await else { continue };
-        tally.seen.lock().expect("lock").insert(value.clone());
-        if logs_in(&env, key, &value).await {
-            tally.logins.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        let recovered = name == SINGLE_USE && {
-            let deadline = Instant::now() + PATIENCE;
-            let mut recovered = false;
-            while Instant::now() < deadline && !recovered {
-                pace.tick().await;
-                if let Some(next) = read().await.filter(|next| *next != value) {
-                    tally.seen.lock().expect("lock").insert(next.clone());
-                    recovered = logs_in(&env, key, &next).await;
-                }
-            }
-            recovered
-        };
-        if !recovered {
-            tally
-                .failures
-                .lock()
-                .expect("lock")
-                .push(format!("{name}: refused at {}", Timestamp::now()));
-        }
-    }
-}
-
-async fn logs_in(env: &Env, key: &str, value: &str) -> bool {
-    if key == "access_token" {
-        whoami(&env.emulator, &SecretString::from(value.to_owned()))
-            .await
-            .is_ok()
-    } else {
-        post_sql(
-            &emulator_support::http(),
-            &env.emulator,
-            value,
-            "SELECT CURRENT_USER()",
-            "",
-        )
-        .await
-        .0 == 200
-    }
-}
-
-/// The Snowflake user of PAT token `token`.
-fn user_of(token: &str) -> String {
-    token.to_uppercase()
-}
-
-fn rotations(env: &Env) -> u64 {
-    env.emulator
-        .emulator()
-        .stats()
-        .statements
-        .get("ALTER USER ROTATE PAT")
-        .copied()
-        .unwrap_or(0)
-}
-
 /// Most tokens seen on one user, sampled all along.
 async fn watch_the_cap(env: Arc<Env>, stop: Arc<AtomicBool>, most: Arc<AtomicUsize>) {
     let mut pace = tokio::time::interval(Duration::from_millis(50));
@@ -306,35 +210,11 @@ impl Refusal {
     }
 }
 
-async fn data(env: &Env, secret: &str, key: &str) -> Option<String> {
-    env.secret_data(secret).await?.get(key).cloned()
-}
-
-fn ready_now(token: &SnowflakeToken) -> bool {
-    token.status.as_ref().is_some_and(|s| {
-        find(&s.conditions, READY).is_some_and(|c| c.status == "True")
-            && s.observed_generation == token.metadata.generation
-    })
-}
-
-/// Asks for a rotation of each of `tokens`; returns the request.
-async fn request_rotation(env: &Env, tokens: &[&str], request: &str) {
-    for token in tokens {
-        let patch = json!({"metadata": {"annotations": {
-            "snowflake-token-operator.io/rotate": request,
-        }}});
-        env.api::<SnowflakeToken>()
-            .patch(token, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .expect("annotated");
-    }
-}
-
 /// Whether every PAT token honoured `request` and is Ready, with its Secret holding the
 /// token's live value.
 async fn settled(env: &Env, request: &str) -> bool {
     for name in PAT_TOKENS {
-        if !settled_one(env, name, request).await {
+        if !settled_one(env, name, Some(request)).await {
             return false;
         }
     }
@@ -381,7 +261,13 @@ fn prune_rotated_out(env: &Env) {
 // Several threads: the emulator, the consumers and the test's own watching share them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_every_step_and_at_random_loses_no_credential_and_locks_nobody_out() {
-    let env = Arc::new(Env::without_operator("crash", seed()).await);
+    let env = Arc::new(
+        Env::without_operator(
+            "crash",
+            harness::oauth_seed_refreshing(ACCESS_TOKEN_SECONDS),
+        )
+        .await,
+    );
     let mut operator = Operator::new(env.ns());
     operator.start().await;
     env.ready_connection().await;
@@ -406,33 +292,13 @@ async fn sigkill_at_every_step_and_at_random_loses_no_credential_and_locks_nobod
     }
 
     let stop = Arc::new(AtomicBool::new(false));
-    let tally = Arc::new(Tally::default());
     let most_tokens = Arc::new(AtomicUsize::new(0));
-    let mut tasks = vec![tokio::spawn(watch_the_cap(
+    let cap = tokio::spawn(watch_the_cap(
         env.clone(),
         stop.clone(),
         most_tokens.clone(),
-    ))];
-    for name in PAT_TOKENS {
-        let tally = tally.clone();
-        tasks.push(tokio::spawn(consume(
-            env.clone(),
-            name,
-            "password",
-            stop.clone(),
-            tally,
-        )));
-    }
-    for name in [MULTI_USE, SINGLE_USE] {
-        let tally = tally.clone();
-        tasks.push(tokio::spawn(consume(
-            env.clone(),
-            name,
-            "access_token",
-            stop.clone(),
-            tally,
-        )));
-    }
+    ));
+    let consumers = Consumers::start(&env, &PAT_TOKENS, &[MULTI_USE, SINGLE_USE], &[SINGLE_USE]);
 
     let mut kills = 0;
     let mut requests = 0u64;
@@ -470,7 +336,7 @@ async fn sigkill_at_every_step_and_at_random_loses_no_credential_and_locks_nobod
         wait_for(
             PATIENCE,
             &format!("{name} rotated after a kill {what}"),
-            || async { settled_one(&env, name, &request).await.then_some(()) },
+            || async { settled_one(&env, name, Some(&request)).await.then_some(()) },
         )
         .await;
         let extra = rotations(&env) - before - 1;
@@ -522,7 +388,7 @@ async fn sigkill_at_every_step_and_at_random_loses_no_credential_and_locks_nobod
         wait_for(
             PATIENCE,
             &format!("{name} rotated after a kill {what}"),
-            || async { settled_one(&env, name, &request).await.then_some(()) },
+            || async { settled_one(&env, name, Some(&request)).await.then_some(()) },
         )
         .await;
         // One rotation more than asked at most: the repair of a value that never reached
@@ -640,9 +506,8 @@ async fn sigkill_at_every_step_and_at_random_loses_no_credential_and_locks_nobod
         env.wait_ready::<SnowflakeToken>(name, "True", None).await;
     }
     stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await.expect("task");
-    }
+    cap.await.expect("task");
+    let tally = consumers.stop().await;
     operator.kill().await;
 
     // What a user would notice.
@@ -664,113 +529,25 @@ async fn sigkill_at_every_step_and_at_random_loses_no_credential_and_locks_nobod
         extra <= extra_allowed + report.get("at random").copied().unwrap_or(0) as u64,
         "{extra} extra rotations"
     );
-    // No credential lost: each PAT Secret holds its token's live value and Snowflake holds
-    // no other token for the user (rotated-out values aside).
-    for name in PAT_TOKENS {
-        let value = data(&env, name, "password").await.expect("a value");
-        let live: Vec<_> = env
-            .pats_of(&user_of(name))
-            .into_iter()
-            .filter(|p| p.rotated_to.is_none())
-            .collect();
-        assert_eq!(live.len(), 1, "{name}: {live:?}");
-        assert_eq!(
-            live[0].secret_sha256,
-            sha256_hex(value.as_bytes()),
-            "{name}"
-        );
-    }
-    // No broken chain: both refresh tokens in their Secrets are live, none revoked.
-    let oauth = env.emulator.emulator().oauth_snapshot();
-    for name in [MULTI_USE, SINGLE_USE] {
-        let refresh = data(&env, &format!("{name}-refresh"), "refresh_token")
-            .await
-            .expect("a refresh token");
-        assert_eq!(
-            oauth
-                .refresh_tokens
-                .get(&TokenHash::of(&refresh))
-                .map(|t| t.status),
-            Some("active"),
-            "{name}'s refresh token"
-        );
-    }
-    assert!(
-        oauth.refresh_tokens.values().all(|t| t.status != "revoked"),
-        "a chain was revoked"
-    );
+    assert_pats_live(&env, &PAT_TOKENS).await;
+    assert_chains_intact(&env, &[MULTI_USE, SINGLE_USE]).await;
 
     // No credential in the operator's logs (every life of it), events or statuses.
-    let mut seen = tally.seen.lock().expect("lock").clone();
-    for name in [MULTI_USE, SINGLE_USE] {
-        seen.extend(data(&env, &format!("{name}-refresh"), "refresh_token").await);
-    }
-    let mut places = vec![];
-    for entry in std::fs::read_dir(&operator.logs).expect("logs") {
-        let path = entry.expect("entry").path();
-        places.push((
-            path.display().to_string(),
-            std::fs::read_to_string(&path).unwrap_or_default(),
-        ));
-    }
-    let events: Api<k8s_openapi::api::core::v1::Event> = env.api();
-    let events = events.list(&Default::default()).await.expect("events");
-    places.push((
-        "events".into(),
-        serde_json::to_string(&events.items).expect("json"),
-    ));
-    let tokens = env
-        .api::<SnowflakeToken>()
-        .list(&Default::default())
-        .await
-        .expect("tokens");
-    places.push((
-        "statuses".into(),
-        serde_json::to_string(&tokens.items).expect("json"),
-    ));
+    let seen = tally.seen.lock().expect("lock").clone();
     assert!(
         seen.len() > PAT_TOKENS.len() + 2,
         "{} credentials seen",
         seen.len()
     );
-    for (place, text) in &places {
-        let found = seen.iter().filter(|v| text.contains(v.as_str())).count();
-        assert_eq!(found, 0, "{found} credentials appear in {place}");
+    let mut logs = vec![];
+    for entry in std::fs::read_dir(&operator.logs).expect("logs") {
+        let path = entry.expect("entry").path();
+        logs.push((
+            path.display().to_string(),
+            std::fs::read_to_string(&path).unwrap_or_default(),
+        ));
     }
-}
-
-/// Whether `name` honoured `request`, is Ready, and its Secret holds the live value.
-async fn settled_one(env: &Env, name: &str, request: &str) -> bool {
-    let Ok(token) = env.api::<SnowflakeToken>().get(name).await else {
-        return false;
-    };
-    let honoured = token
-        .status
-        .as_ref()
-        .and_then(|s| s.last_rotate_request.as_deref())
-        == Some(request);
-    let Some(value) = data(env, name, "password").await else {
-        return false;
-    };
-    let live = env
-        .pats_of(&user_of(name))
-        .iter()
-        .any(|p| p.rotated_to.is_none() && p.secret_sha256 == sha256_hex(value.as_bytes()));
-    honoured && ready_now(&token) && live
-}
-
-/// Whether the queued fault was taken by a request (none left pending).
-async fn fault_taken(env: &Env) -> bool {
-    let url = format!("{}/_emulator/faults", env.emulator.base_url());
-    let body: serde_json::Value = emulator_support::http()
-        .get(&url)
-        .send()
-        .await
-        .expect("faults")
-        .json()
-        .await
-        .expect("json");
-    body["faults"].as_array().is_some_and(Vec::is_empty)
+    assert_nothing_leaked(&env, &seen, &[MULTI_USE, SINGLE_USE], logs).await;
 }
 
 /// How many access tokens the chain of `access_token` has been issued so far.

@@ -20,6 +20,7 @@ use snowflake_token_operator::metrics::{Health, Metrics};
 use snowflake_token_operator::snowflake::{Clock, RetryPolicy, SqlApiConfig};
 
 use crate::emulator_support::{self, key, post_sql};
+use crate::support::api_faults::ApiFaults;
 use crate::support::{ControlPlane, Options, RequestLog, TestNamespace, control_plane, wait_for};
 
 /// How long a condition may take to appear.
@@ -126,6 +127,16 @@ oauth:
     EmulatorConfig::from_yaml(&yaml).expect("seed parses")
 }
 
+/// [`oauth_seed`] (refresh tokens living 90 days) with access tokens living `seconds`
+/// (Snowflake's minimum is 60), so they are refreshed every `seconds / 2`.
+pub fn oauth_seed_refreshing(seconds: u32) -> EmulatorConfig {
+    let mut seed = oauth_seed(90, 9);
+    for integration in &mut seed.oauth.integrations {
+        integration.access_token_validity_seconds = seconds;
+    }
+    seed
+}
+
 /// Settings of an operator under test: the emulator's clock, short backoff, fast client.
 pub fn operator_config(namespace: &str, clock: &emulator::Clock) -> Config {
     Config {
@@ -153,6 +164,8 @@ pub fn operator_config(namespace: &str, clock: &emulator::Clock) -> Config {
 }
 
 pub struct Env {
+    /// The control plane this test runs on: the binary's shared one, or its own.
+    pub plane: &'static ControlPlane,
     pub ns: TestNamespace,
     /// The test's own client (its requests are not the operator's).
     pub client: kube::Client,
@@ -163,6 +176,40 @@ pub struct Env {
     pub health: Arc<Health>,
     /// Every request the operator sent to the API server.
     pub requests: RequestLog,
+    /// Errors the operator's API server answers instead of the real one, and its watch
+    /// streams' cuts.
+    pub api_faults: ApiFaults,
+}
+
+/// A test that ends without failing ends with the leak check: no credential of the
+/// namespace's Secrets in the operator's logs, the events or the statuses.
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let kubeconfig = self.plane.kubeconfig.clone();
+        let namespace = self.ns().to_owned();
+        let leaks = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let client = snowflake_token_operator::envtest::client_from(&kubeconfig)
+                    .await
+                    .expect("a client");
+                crate::hygiene::leaks(&client, &namespace).await
+            })
+        })
+        .join()
+        .expect("the leak check");
+        assert!(
+            leaks.is_empty(),
+            "credentials of namespace {} appear where none may: {leaks:?}",
+            self.ns()
+        );
+    }
 }
 
 impl Env {
@@ -179,15 +226,23 @@ impl Env {
 
     /// A namespace and an emulator, for a test that runs the operator some other way.
     pub async fn without_operator(prefix: &str, seed: EmulatorConfig) -> Self {
-        // Logs of the operator with RUST_LOG (e.g. RUST_LOG=snowflake_token_operator=debug).
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .try_init();
-        let ns = TestNamespace::new(plane(), prefix).await;
-        let client = plane().client().await;
+        Self::on_plane(plane(), prefix, seed).await
+    }
+
+    /// A namespace on `plane` and an emulator; no operator yet.
+    pub async fn on_plane(
+        plane: &'static ControlPlane,
+        prefix: &str,
+        seed: EmulatorConfig,
+    ) -> Self {
+        // Logs of the operator with RUST_LOG (e.g. RUST_LOG=snowflake_token_operator=debug),
+        // and at debug level into the capture the leak check reads.
+        crate::hygiene::capture(crate::hygiene::DEBUG);
+        let ns = TestNamespace::new(plane, prefix).await;
+        let client = plane.client().await;
         let emulator = emulator_support::start_with(seed, true).await;
         Self {
+            plane,
             ns,
             client,
             emulator,
@@ -195,6 +250,7 @@ impl Env {
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(Health::default()),
             requests: RequestLog::default(),
+            api_faults: ApiFaults::default(),
         }
     }
 
@@ -211,7 +267,7 @@ impl Env {
         if let Some(running) = self.operator.take() {
             running.stop().await;
         }
-        let (client, requests) = plane().recording_client().await;
+        let (client, requests) = self.plane.faulty_client(&self.api_faults).await;
         self.requests = requests;
         self.metrics = Arc::new(Metrics::new());
         self.health = Arc::new(Health::default());

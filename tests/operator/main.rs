@@ -9,11 +9,15 @@ mod emulator_support;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_faults;
 mod cli;
 mod connection;
+mod consumers;
 mod crash;
 mod failures;
 mod harness;
+mod hygiene;
 mod oauth;
 mod pat;
 mod service_user;
+mod snowflake_faults;

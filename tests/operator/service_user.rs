@@ -181,3 +181,89 @@ async fn a_refusal_without_a_reason_of_its_own_is_snowflake_rejected_with_its_te
         Some("CORP_NP")
     );
 }
+
+/// Text a user may put in a comment that breaks naive quoting: quotes, backslashes, a
+/// statement separator and a second statement, comment markers, dollar quotes, a
+/// newline, and characters outside ASCII; padded to the field's maximum of 1,024.
+fn hostile_comment(tag: &str) -> String {
+    let mut text = format!(
+        "{tag}: it's \"quoted\" \\' \\\\ back\\slash'; DROP USER JANE_DOE; -- rest\n\
+         /* block */ $$ dollar $$ ünïcødé 日本語 🎉 '' \\x00 %s {{{{x}}}}"
+    );
+    while text.chars().count() < 1024 {
+        text.push('·');
+    }
+    text
+}
+
+#[tokio::test]
+async fn hostile_text_reaches_snowflake_exactly_as_written_in_one_statement() {
+    let env = Env::new("user-hostile").await;
+    env.ready_connection().await;
+    let comment = hostile_comment("user");
+    // The longest identifiers the rules allow, with the `$` Snowflake accepts.
+    let warehouse = format!("W$_{}", "X$".repeat(126));
+    assert_eq!(warehouse.len(), 255);
+    env.apply::<SnowflakeServiceUser>(service_user(
+        "hostile",
+        json!({
+            "comment": comment,
+            "defaultWarehouse": warehouse,
+            "roles": ["ANALYST"],
+            "networkPolicy": "CORP_NP",
+        }),
+    ))
+    .await;
+    env.wait_ready::<SnowflakeServiceUser>("hostile", "True", Some("Converged"))
+        .await;
+    let pat_comment = hostile_comment("token");
+    env.apply::<snowflake_token_operator::api::SnowflakeToken>(crate::harness::pat_token(
+        "hostile-pat",
+        json!({"serviceUserRef": {"name": "hostile"}}),
+        json!({"roleRestriction": "ANALYST", "comment": pat_comment}),
+        json!({}),
+    ))
+    .await;
+    env.wait_ready::<snowflake_token_operator::api::SnowflakeToken>("hostile-pat", "True", None)
+        .await;
+
+    let snapshot = env.emulator.snapshot();
+    let user = snapshot.user("HOSTILE").expect("user created");
+    assert_eq!(user.comment.as_deref(), Some(comment.as_str()));
+    assert_eq!(user.default_warehouse.as_deref(), Some(warehouse.as_str()));
+    assert_eq!(user.pats.len(), 1);
+    assert_eq!(user.pats[0].comment.as_deref(), Some(pat_comment.as_str()));
+    // Nothing after a quote ran as a statement of its own.
+    assert!(snapshot.user("JANE_DOE").is_some(), "JANE_DOE was dropped");
+    let statements = env.emulator.emulator().stats().statements.clone();
+    assert!(
+        !statements.keys().any(|k| k.starts_with("DROP")),
+        "{statements:?}"
+    );
+    // What Snowflake gives back compares equal to what was asked: a drift check finds
+    // nothing to change.
+    let altered = |env: &Env| {
+        env.emulator
+            .emulator()
+            .stats()
+            .statements
+            .iter()
+            .filter(|(k, _)| k.starts_with("ALTER USER") && !k.contains("PAT"))
+            .map(|(_, n)| *n)
+            .sum::<u64>()
+    };
+    let before = altered(&env);
+    let checks = env.emulator.request_log().len();
+    env.advance(SignedDuration::from_hours(2));
+    crate::support::wait_for(crate::harness::PATIENCE, "a drift check", || async {
+        let log = env.emulator.request_log();
+        log[checks..]
+            .iter()
+            .any(|e| e.statement.starts_with("DESCRIBE USER") || e.statement.starts_with("SHOW"))
+            .then_some(())
+    })
+    .await;
+    env.wait_ready::<SnowflakeServiceUser>("hostile", "True", Some("Converged"))
+        .await;
+    assert_eq!(altered(&env), before, "the drift check changed the user");
+}

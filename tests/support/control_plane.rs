@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use snowflake_token_operator::envtest::{self, Options, RequestLog};
 
+use super::api_faults::ApiFaults;
+
 /// A running control plane; its fields are the library's (through `Deref`).
 #[derive(Debug)]
 pub struct ControlPlane(envtest::ControlPlane);
@@ -46,6 +48,34 @@ impl ControlPlane {
             .recording_client()
             .await
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A fresh client that records every request it passes on to the API server, behind
+    /// `faults`: what they answer never reaches the API server (nor the log).
+    pub async fn faulty_client(&self, faults: &ApiFaults) -> (kube::Client, RequestLog) {
+        let config = envtest::config_from(&self.0.kubeconfig)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let log = RequestLog::default();
+        let client = kube::client::ClientBuilder::try_from(config)
+            .unwrap_or_else(|e| panic!("client: {e}"))
+            .with_layer(&log.layer())
+            .with_layer(faults)
+            .build();
+        (client, log)
+    }
+
+    /// Kills kube-apiserver (SIGKILL) and returns once it is gone.
+    pub fn stop_api_server(&self) {
+        self.0.stop_api_server().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts kube-apiserver again and returns once it is ready.
+    pub async fn start_api_server(&self) {
+        self.0
+            .start_api_server()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// A kubeconfig that authenticates as `identity`, one of [`envtest::IDENTITIES`].

@@ -6,6 +6,7 @@
 //! different subset of these helpers, hence the `dead_code` allowance.
 #![allow(dead_code, unused_imports)]
 
+pub mod api_faults;
 mod control_plane;
 mod wait;
 
