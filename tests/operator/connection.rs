@@ -1,11 +1,14 @@
 //! SnowflakeConnection: verified with the key from its Secret; every way the key can be
-//! wrong has its own reason; a key rotated in the Secret is picked up without a restart.
+//! wrong has its own reason; a key rotated in the Secret is picked up without a restart; a
+//! connection that does not exist is named by what refers to it.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde_json::json;
-use snowflake_token_operator::api::SnowflakeConnection;
+use snowflake_token_operator::api::conditions::{READY, find};
+use snowflake_token_operator::api::{SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken};
 
 use crate::emulator_support::key;
-use crate::harness::Env;
+use crate::harness::{Env, pat_token, service_user};
 
 #[tokio::test]
 async fn a_connection_is_verified_and_reports_its_key_fingerprint() {
@@ -203,4 +206,42 @@ async fn an_account_the_client_cannot_use_is_invalid_account() {
     }
     let dotted = env.wait_event("dotted", "InvalidAccount").await;
     assert!(dotted.contains("org-account"), "{dotted}");
+}
+
+#[tokio::test]
+async fn a_missing_connection_is_named_and_nothing_is_created() {
+    let env = Env::new("conn-missing").await;
+    env.apply::<SnowflakeServiceUser>(service_user(
+        "orphan",
+        json!({"connectionRef": {"name": "nowhere"}, "roles": ["ANALYST"]}),
+    ))
+    .await;
+    env.apply::<SnowflakeToken>(pat_token(
+        "orphan-pat",
+        json!({"name": "BI_SVC"}),
+        json!({"roleRestriction": "ANALYST"}),
+        json!({"connectionRef": {"name": "nowhere"}}),
+    ))
+    .await;
+    let user: SnowflakeServiceUser = env
+        .wait_ready("orphan", "False", Some("ConnectionNotReady"))
+        .await;
+    let token: SnowflakeToken = env
+        .wait_ready("orphan-pat", "False", Some("ConnectionNotReady"))
+        .await;
+    for message in [
+        ready_message(user.status.map(|s| s.conditions)),
+        ready_message(token.status.map(|s| s.conditions)),
+    ] {
+        assert!(message.contains("nowhere"), "{message}");
+    }
+    assert!(env.emulator.snapshot().user("ORPHAN").is_none());
+    assert!(env.pats_of("BI_SVC").is_empty());
+    assert!(env.secret_data("orphan-pat").await.is_none());
+}
+
+fn ready_message(conditions: Option<Vec<Condition>>) -> String {
+    find(&conditions.unwrap_or_default(), READY)
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
 }
