@@ -5,8 +5,9 @@
 //! also stay bounded and cannot reach anything but their variables: not the environment,
 //! not a file, not another Secret.
 //!
-//! (The SQL API's answers and the emulator's SQL have theirs in `client_emulator/props.rs`
-//! and `emulator_parser_props.rs`; the SQL the client writes in `src/snowflake/sql_tests.rs`.)
+//! (The SQL API's answers have theirs in `src/snowflake/answers_props.rs`, the emulator's
+//! SQL in `emulator_parser_props.rs`, the SQL the client writes in `src/snowflake/sql_tests.rs`
+//! and `client_emulator/props.rs`.)
 
 use std::collections::BTreeMap;
 

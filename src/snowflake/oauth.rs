@@ -344,7 +344,7 @@ pub fn parse_token_reply(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Result<TokenResponse> {
-    let error_body: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let error_body: Option<ErrorBody> = transport::json_object(body).ok();
     let oauth_error = error_body.as_ref().and_then(|b| {
         Some(Error::OAuth {
             kind: b.kind()?,
@@ -368,7 +368,7 @@ pub fn parse_token_reply(
             if let Some(err) = oauth_error {
                 return Err(err);
             }
-            serde_json::from_slice(body)
+            transport::json_object(body)
                 .map_err(|e| transport::json_error("the token response", &e))
         }
         429 => Err(Error::Throttled {

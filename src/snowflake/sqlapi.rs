@@ -181,7 +181,7 @@ impl SqlApiClient {
             Outcome::Done(body) => body,
             Outcome::Running(handle) => self.poll(&handle, deadline).await?,
         };
-        let wire: WireResultSet = serde_json::from_slice(&body)
+        let wire: WireResultSet = transport::json_object(&body)
             .map_err(|e| transport::json_error("the result set", &e))?;
         let (mut set, partitions) = ResultSet::from_wire(wire)?;
         if partitions > 1 {

@@ -151,13 +151,17 @@ fn inflate(raw: &[u8], max_bytes: usize) -> std::result::Result<Vec<u8>, Inflate
 }
 
 /// A short, printable excerpt of a body that is not the answer we expected, for an error
-/// message. A body that is (or begins like) JSON is described by its field names only:
+/// message. A body that is (or begins like) JSON is described by its field names only (a
+/// JSON value that is not an object, by that alone):
 /// Snowflake's answers carry credentials (a token endpoint's tokens, a new PAT's secret),
 /// and an error message ends up in a condition, an event and the logs. Any other body (a
 /// proxy's HTML page, a plain-text error) is shown, as what a person needs to see.
 pub(crate) fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    if text.trim_start().starts_with(['{', '[']) {
+    // A bare JSON string (or number) is as likely to be a credential as a field is.
+    if text.trim_start().starts_with(['{', '[', '"'])
+        || serde_json::from_slice::<serde_json::Value>(body).is_ok()
+    {
         return match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(serde_json::Value::Object(fields)) => {
                 let names: Vec<&str> = fields.keys().map(String::as_str).collect();
@@ -178,6 +182,19 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 pub(crate) fn header_value(text: &str) -> Result<http::HeaderValue> {
     http::HeaderValue::from_str(text)
         .map_err(|_| Error::InvalidInput("a header value contains invalid characters".into()))
+}
+
+/// Decodes `body` as `T` only when it is a JSON object. serde fills a struct from an
+/// array too, by position, which would put whatever an array holds (a token, say) into a
+/// field that errors quote, such as `message`.
+pub(crate) fn json_object<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> std::result::Result<T, serde_json::Error> {
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    if !value.is_object() {
+        return Err(serde::de::Error::custom("not a JSON object"));
+    }
+    serde_json::from_value(value)
 }
 
 /// A JSON decoding failure, described by kind and position only: serde's own message can
@@ -213,6 +230,10 @@ mod tests {
         let cut = br#" {"access_token": "ver:1-sec"#;
         assert_eq!(excerpt(cut), "a JSON answer that does not parse (28 bytes)");
         assert_eq!(excerpt(b"[1, 2]"), "a JSON answer that is not an object");
+        assert_eq!(
+            excerpt(br#""ver:1-a-bare-token""#),
+            "a JSON answer that is not an object"
+        );
     }
 
     use super::*;
