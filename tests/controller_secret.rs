@@ -49,6 +49,7 @@ fn content(secret: &str) -> SecretContent {
             secret: SecretString::from(secret.to_owned()),
             token_name: "PBI".into(),
             role: Some("ANALYST".into()),
+            answers_rotate: None,
         },
     }
 }

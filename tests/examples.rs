@@ -228,6 +228,7 @@ fn content(examples: &Examples, token: &SnowflakeToken, target: Target) -> Secre
             secret: SecretString::from(PAT),
             token_name: token.pat_name().unwrap_or_default(),
             role: pat.role_restriction.as_deref().map(str::to_ascii_uppercase),
+            answers_rotate: None,
         },
         Some(Credential::OAuth(oauth)) => CredentialValue::OAuth {
             access_token: SecretString::from(ACCESS_TOKEN),
@@ -1429,6 +1430,7 @@ fn live_content(secret: &Secret, pat: bool) -> SecretContent {
             secret: SecretString::from(text(secret, "password")),
             token_name: String::new(),
             role: None,
+            answers_rotate: None,
         }
     } else {
         CredentialValue::OAuth {

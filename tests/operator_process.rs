@@ -15,7 +15,6 @@ mod emulator_support;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -25,6 +24,7 @@ use serde_json::json;
 use snowflake_token_operator::api::SnowflakeToken;
 
 use driver_support::connector::{Login, connector_logins_at};
+use support::process::{free_port, spawn_logged};
 use support::{ControlPlane, Options, TestNamespace, control_plane, kubectl_ok, wait_for};
 
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -41,13 +41,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// A child process killed when dropped, logging into a file of the test's directory.
 struct Process {
     child: tokio::process::Child,
@@ -57,17 +50,7 @@ struct Process {
 impl Process {
     fn start(dir: &Path, name: &str, args: &[String]) -> Self {
         let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = tokio::process::Command::new(binary())
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the binary starts");
+        let child = spawn_logged(binary(), args, &log);
         Self { child, log }
     }
 
@@ -101,7 +84,7 @@ async fn get_text(url: &str) -> String {
 
 /// The emulator, started from the binary with the example account.
 async fn emulator(dir: &Path) -> (Process, String) {
-    let port = port();
+    let port = free_port();
     let process = Process::start(
         dir,
         "emulator",
@@ -130,7 +113,7 @@ async fn emulator(dir: &Path) -> (Process, String) {
 /// `snowflake-token-operator run` scoped to `namespace`, with its own metrics and probe
 /// ports; returns once `/healthz` answers.
 async fn operator(dir: &Path, name: &str, namespace: &str, extra: &[&str]) -> (Process, u16, u16) {
-    let (metrics, health) = (port(), port());
+    let (metrics, health) = (free_port(), free_port());
     let mut args = vec![
         "run".to_owned(),
         "--kubeconfig".into(),

@@ -40,6 +40,12 @@ pub const EXPIRES_AT_ANNOTATION: &str = "snowflake-token-operator.io/expires-at"
 /// a random token reveals nothing of it.
 pub const VALUE_SHA256_ANNOTATION: &str = "snowflake-token-operator.io/value-sha256";
 
+/// Annotation on a written Secret: the rotate request (the token's [`ROTATE_ANNOTATION`])
+/// its value answers. The status records the same, but a crash between the Secret write
+/// and the status write would otherwise leave the request looking unanswered, and the
+/// restarted operator would rotate again.
+pub const ANSWERS_ROTATE_ANNOTATION: &str = "snowflake-token-operator.io/answers-rotate";
+
 /// Annotation on a SnowflakeToken asking for a rotation now (any new value, such as a
 /// timestamp, asks again); written by `snowflake-token-operator rotate`.
 pub const ROTATE_ANNOTATION: &str = "snowflake-token-operator.io/rotate";

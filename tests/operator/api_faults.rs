@@ -17,17 +17,14 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
-use serde_json::json;
 use snowflake_token_operator::api::SnowflakeToken;
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
 
 use crate::consumers::{
     Consumers, assert_chains_intact, assert_nothing_leaked, assert_pats_live, data, fault_taken,
-    ready_now, request_rotation, rotations, settled_one,
+    ready_fleet, ready_now, request_rotation, rotations, settled_one,
 };
-use crate::driver_support::{BI_CLIENT, SINGLE_USE_CLIENT};
-use crate::harness::{self, Env, PATIENCE, pat_token};
-use crate::oauth::oauth_token;
+use crate::harness::{self, Env, PATIENCE};
 use crate::support::api_faults::Writes;
 use crate::support::{ControlPlane, Options, wait_for};
 
@@ -116,26 +113,7 @@ async fn failing_writes_cut_watches_and_an_api_server_restart_lose_nothing() {
     ));
     let mut env = Env::on_plane(plane, "api-faults", harness::oauth_seed_refreshing(60)).await;
     env.start_operator().await;
-    env.ready_connection().await;
-    for name in PATS {
-        env.ready_service_user(
-            name,
-            json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
-        )
-        .await;
-        env.apply::<SnowflakeToken>(pat_token(
-            name,
-            json!({"serviceUserRef": {"name": name}}),
-            json!({"roleRestriction": "ANALYST"}),
-            json!({}),
-        ))
-        .await;
-    }
-    oauth_token(&env, MULTI_USE, BI_CLIENT, json!({})).await;
-    oauth_token(&env, SINGLE_USE, SINGLE_USE_CLIENT, json!({})).await;
-    for name in PATS.iter().chain(&OAUTH) {
-        env.wait_ready::<SnowflakeToken>(name, "True", None).await;
-    }
+    ready_fleet(&env, &PATS, MULTI_USE, SINGLE_USE).await;
     let env = Arc::new(env);
     let blanks = Arc::new(Mutex::new(vec![]));
     let watch = watch_for_blanks(&env, blanks.clone());

@@ -17,9 +17,10 @@ use snowflake_token_operator::api::conditions::{READY, find};
 use snowflake_token_operator::emulator::oauth::TokenHash;
 use snowflake_token_operator::emulator::secret::sha256_hex;
 
-use crate::driver_support::whoami;
+use crate::driver_support::{BI_CLIENT, SINGLE_USE_CLIENT, whoami};
 use crate::emulator_support::{self, post_sql};
-use crate::harness::{Env, PATIENCE};
+use crate::harness::{Env, PATIENCE, pat_token};
+use crate::oauth::oauth_token;
 
 /// What the consumers saw.
 #[derive(Default)]
@@ -142,6 +143,33 @@ async fn logs_in(env: &Env, key: &str, value: &str) -> bool {
         )
         .await
         .0 == 200
+    }
+}
+
+/// The tokens the crash and fault tests run: a connection, a service user and a PAT
+/// token of each name in `pats`, and OAuth tokens of user BI_SVC `multi_use` and
+/// `single_use` (on the seed's multi-use and single-use integrations); returns once all
+/// are Ready.
+pub async fn ready_fleet(env: &Env, pats: &[&str], multi_use: &str, single_use: &str) {
+    env.ready_connection().await;
+    for name in pats {
+        env.ready_service_user(
+            name,
+            json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
+        )
+        .await;
+        env.apply::<SnowflakeToken>(pat_token(
+            name,
+            json!({"serviceUserRef": {"name": name}}),
+            json!({"roleRestriction": "ANALYST"}),
+            json!({}),
+        ))
+        .await;
+    }
+    oauth_token(env, multi_use, BI_CLIENT, json!({})).await;
+    oauth_token(env, single_use, SINGLE_USE_CLIENT, json!({})).await;
+    for name in pats.iter().chain(&[multi_use, single_use]) {
+        env.wait_ready::<SnowflakeToken>(name, "True", None).await;
     }
 }
 

@@ -10,7 +10,7 @@
 //! Asserted: no consumer authentication failure, no credential lost without a working
 //! replacement (each Secret holds its token's live value, no orphan token in Snowflake), no
 //! broken refresh chain, never more than 15 tokens on a user, at most one extra rotation per
-//! kill (none for a kill before the statement).
+//! kill (none for a kill before the statement, nor for one after the Secret write).
 //!
 //! `SFTO_CRASH_KILLS` sets the number of kills (default 200); `SFTO_CRASH_LOGS=<dir>` keeps
 //! the operator's logs there.
@@ -22,7 +22,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -38,13 +37,13 @@ use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
 
 use crate::consumers::{
     Consumers, assert_chains_intact, assert_nothing_leaked, assert_pats_live, data, fault_taken,
-    request_rotation, rotations, settled_one, user_of,
+    ready_fleet, request_rotation, rotations, settled_one, user_of,
 };
-use crate::driver_support::{BI_CLIENT, SINGLE_USE_CLIENT, whoami};
+use crate::driver_support::whoami;
 use crate::emulator_support;
 use crate::failures::{lift_refusal, refuse_writes};
-use crate::harness::{self, Env, PATIENCE, pat_token, plane};
-use crate::oauth::oauth_token;
+use crate::harness::{self, Env, PATIENCE, plane};
+use crate::support::process::{free_port, spawn_logged};
 use crate::support::wait_for;
 
 /// Service users, one PAT token each (named like them).
@@ -68,20 +67,30 @@ fn kills_wanted() -> usize {
 struct Operator {
     namespace: String,
     logs: PathBuf,
+    /// The temporary folder of the logs (none with `SFTO_CRASH_LOGS`): removed when the
+    /// test passes, kept (and named) when it fails.
+    temporary: Option<tempfile::TempDir>,
     child: Option<tokio::process::Child>,
     starts: usize,
 }
 
 impl Operator {
     fn new(namespace: &str) -> Self {
-        let logs = std::env::var_os("SFTO_CRASH_LOGS").map_or_else(
-            || std::env::temp_dir().join(format!("sfto-crash-{namespace}")),
-            PathBuf::from,
-        );
+        let (logs, temporary) = match std::env::var_os("SFTO_CRASH_LOGS") {
+            Some(dir) => (PathBuf::from(dir), None),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix(&format!("sfto-crash-{namespace}-"))
+                    .tempdir()
+                    .expect("a temporary folder");
+                (dir.path().to_owned(), Some(dir))
+            }
+        };
         std::fs::create_dir_all(&logs).expect("log folder");
         Self {
             namespace: namespace.to_owned(),
             logs,
+            temporary,
             child: None,
             starts: 0,
         }
@@ -92,27 +101,20 @@ impl Operator {
         let (metrics, health) = (free_port(), free_port());
         self.starts += 1;
         let log = self.logs.join(format!("operator-{:03}.log", self.starts));
-        let out = std::fs::File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_snowflake-token-operator"))
-            .args([
-                "run",
-                "--log-format",
-                "json",
-                "--namespace",
-                &self.namespace,
-            ])
-            .arg("--kubeconfig")
-            .arg(&plane().kubeconfig)
-            .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
-            .args(["--health-addr", &format!("127.0.0.1:{health}")])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the operator starts");
+        let args = [
+            "run".to_owned(),
+            "--log-format".into(),
+            "json".into(),
+            "--namespace".into(),
+            self.namespace.clone(),
+            "--kubeconfig".into(),
+            plane().kubeconfig.display().to_string(),
+            "--metrics-addr".into(),
+            format!("127.0.0.1:{metrics}"),
+            "--health-addr".into(),
+            format!("127.0.0.1:{health}"),
+        ];
+        let child = spawn_logged(env!("CARGO_BIN_EXE_snowflake-token-operator"), &args, &log);
         self.child = Some(child);
         let url = format!("http://127.0.0.1:{health}/healthz");
         wait_for(PATIENCE, "the operator serving /healthz", || async {
@@ -136,11 +138,14 @@ impl Operator {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(dir) = self.temporary.take()
+        {
+            eprintln!("the operator's logs are kept in {}", dir.keep().display());
+        }
+    }
 }
 
 /// Most tokens seen on one user, sampled all along.
@@ -210,6 +215,27 @@ impl Refusal {
     }
 }
 
+/// Starts the operator again after a kill `what` and waits until PAT token `name`
+/// honoured `request`; returns the rotations Snowflake ran beyond the one asked (counted
+/// from `before`).
+async fn restart_and_settle(
+    env: &Env,
+    operator: &mut Operator,
+    name: &str,
+    request: &str,
+    what: &str,
+    before: u64,
+) -> u64 {
+    operator.start().await;
+    wait_for(
+        PATIENCE,
+        &format!("{name} rotated after a kill {what}"),
+        || async { settled_one(env, name, Some(request)).await.then_some(()) },
+    )
+    .await;
+    rotations(env) - before - 1
+}
+
 /// Whether every PAT token honoured `request` and is Ready, with its Secret holding the
 /// token's live value.
 async fn settled(env: &Env, request: &str) -> bool {
@@ -270,26 +296,7 @@ async fn sigkill_at_every_step_and_at_random_loses_no_credential_and_locks_nobod
     );
     let mut operator = Operator::new(env.ns());
     operator.start().await;
-    env.ready_connection().await;
-    for name in PAT_TOKENS {
-        env.ready_service_user(
-            name,
-            json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
-        )
-        .await;
-        env.apply::<SnowflakeToken>(pat_token(
-            name,
-            json!({"serviceUserRef": {"name": name}}),
-            json!({"roleRestriction": "ANALYST"}),
-            json!({}),
-        ))
-        .await;
-    }
-    oauth_token(&env, MULTI_USE, BI_CLIENT, json!({})).await;
-    oauth_token(&env, SINGLE_USE, SINGLE_USE_CLIENT, json!({})).await;
-    for name in PAT_TOKENS.iter().chain(&[MULTI_USE, SINGLE_USE]) {
-        env.wait_ready::<SnowflakeToken>(name, "True", None).await;
-    }
+    ready_fleet(&env, &PAT_TOKENS, MULTI_USE, SINGLE_USE).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let most_tokens = Arc::new(AtomicUsize::new(0));
@@ -315,7 +322,8 @@ async fn sigkill_at_every_step_and_at_random_loses_no_credential_and_locks_nobod
         env.emulator.inject_fault(
             FaultSpec::new(FaultKind::Stall { ms: 20_000 }, 1)
                 .on_path("/api/v2/statements")
-                .on_method("POST"),
+                .on_method("POST")
+                .on_token_type("KEYPAIR_JWT"),
         );
         request_rotation(&env, &[name], &request).await;
         requests += 1;
@@ -332,14 +340,7 @@ async fn sigkill_at_every_step_and_at_random_loses_no_credential_and_locks_nobod
             "at random"
         };
         *report.entry(what).or_default() += 1;
-        operator.start().await;
-        wait_for(
-            PATIENCE,
-            &format!("{name} rotated after a kill {what}"),
-            || async { settled_one(&env, name, Some(&request)).await.then_some(()) },
-        )
-        .await;
-        let extra = rotations(&env) - before - 1;
+        let extra = restart_and_settle(&env, &mut operator, name, &request, what, before).await;
         if held {
             assert_eq!(
                 extra, 0,
@@ -384,21 +385,17 @@ async fn sigkill_at_every_step_and_at_random_loses_no_credential_and_locks_nobod
         kills += 1;
         requests += 1;
         *report.entry(what).or_default() += 1;
-        operator.start().await;
-        wait_for(
-            PATIENCE,
-            &format!("{name} rotated after a kill {what}"),
-            || async { settled_one(&env, name, Some(&request)).await.then_some(()) },
-        )
-        .await;
-        // One rotation more than asked at most: the repair of a value that never reached
-        // the Secret, or of a status that never said it did.
-        let extra = rotations(&env) - before - 1;
+        // One rotation more than asked at most, for a value that never reached the
+        // Secret (Snowflake showed it once, to the process killed); none for a value in
+        // the Secret whose status was not written (the Secret records the request it
+        // answers).
+        let allowed = u64::from(step != 3);
+        let extra = restart_and_settle(&env, &mut operator, name, &request, what, before).await;
         assert!(
-            extra <= 1,
+            extra <= allowed,
             "{extra} extra rotations after a kill {what} on {name}"
         );
-        extra_allowed += 1;
+        extra_allowed += allowed;
     }
 
     // 2. OAuth steps, at the refreshes as they come (every half minute).

@@ -10,6 +10,7 @@ use serde_json::json;
 use snowflake_token_operator::api::SnowflakeToken;
 
 use crate::harness::{Env, PATIENCE, pat_token};
+use crate::support::api_faults::Writes;
 use crate::support::wait_for;
 
 /// A connection, a service user `bi` (BI) with ANALYST and a network policy.
@@ -20,6 +21,20 @@ async fn ready_user(env: &Env) {
         json!({"roles": ["ANALYST"], "defaultRole": "ANALYST", "networkPolicy": "CORP_NP"}),
     )
     .await;
+}
+
+/// [`ready_user`] and a Ready PAT token `pbi` of it (role ANALYST); returns its value.
+async fn ready_pbi(env: &Env) -> String {
+    ready_user(env).await;
+    env.apply::<SnowflakeToken>(pat_token(
+        "pbi",
+        bi(),
+        json!({"roleRestriction": "ANALYST"}),
+        json!({}),
+    ))
+    .await;
+    env.wait_ready::<SnowflakeToken>("pbi", "True", None).await;
+    env.wait_password("pbi", None).await
 }
 
 fn bi() -> serde_json::Value {
@@ -130,16 +145,7 @@ async fn a_pat_is_minted_into_a_secret_and_rotated_with_overlap() {
 #[tokio::test]
 async fn a_deleted_or_edited_secret_gets_a_new_value() {
     let env = Env::new("pat-repair").await;
-    ready_user(&env).await;
-    env.apply::<SnowflakeToken>(pat_token(
-        "pbi",
-        bi(),
-        json!({"roleRestriction": "ANALYST"}),
-        json!({}),
-    ))
-    .await;
-    env.wait_ready::<SnowflakeToken>("pbi", "True", None).await;
-    let first = env.wait_password("pbi", None).await;
+    let first = ready_pbi(&env).await;
 
     env.delete::<Secret>("pbi").await;
     let second = env.wait_password("pbi", Some(&first)).await;
@@ -170,16 +176,7 @@ async fn a_deleted_or_edited_secret_gets_a_new_value() {
 #[tokio::test]
 async fn the_rotate_annotation_rotates_exactly_once_and_a_restart_rotates_nothing() {
     let mut env = Env::new("pat-manual").await;
-    ready_user(&env).await;
-    env.apply::<SnowflakeToken>(pat_token(
-        "pbi",
-        bi(),
-        json!({"roleRestriction": "ANALYST"}),
-        json!({}),
-    ))
-    .await;
-    env.wait_ready::<SnowflakeToken>("pbi", "True", None).await;
-    let first = env.wait_password("pbi", None).await;
+    let first = ready_pbi(&env).await;
 
     let annotate = |value: &str| json!({"metadata": {"annotations": {"snowflake-token-operator.io/rotate": value}}});
     let before = env.emulator.request_log().len();
@@ -227,6 +224,44 @@ async fn the_rotate_annotation_rotates_exactly_once_and_a_restart_rotates_nothin
         .count();
     assert_eq!(rotations, 1);
     assert_eq!(env.wait_password("pbi", None).await, second);
+}
+
+#[tokio::test]
+async fn a_restart_after_the_secret_write_and_before_the_status_write_rotates_nothing() {
+    let mut env = Env::new("pat-status-lost").await;
+    let first = ready_pbi(&env).await;
+    // The rotation's status write never gets through; the operator stops with the new
+    // value in the Secret and the status still saying nothing of the request.
+    env.api_faults.fail(Writes::Statuses, 500, u32::MAX);
+    let patch = json!({"metadata": {"annotations": {
+        "snowflake-token-operator.io/rotate": "2026-12-01T10:00:00Z",
+    }}});
+    env.api::<SnowflakeToken>()
+        .patch("pbi", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("annotated");
+    let second = env.wait_password("pbi", Some(&first)).await;
+    env.stop_operator().await;
+    env.api_faults.clear();
+    let token = env.api::<SnowflakeToken>().get("pbi").await.expect("token");
+    assert_eq!(token.status.expect("status").last_rotate_request, None);
+
+    // A new process: the Secret says which request its value answers.
+    env.start_operator().await;
+    let token = wait_for(PATIENCE, "the status caught up", || async {
+        let token = env.api::<SnowflakeToken>().get("pbi").await.ok()?;
+        (token.status.as_ref()?.last_rotate_request.as_deref() == Some("2026-12-01T10:00:00Z"))
+            .then_some(token)
+    })
+    .await;
+    assert!(token.status.is_some());
+    assert_eq!(env.wait_password("pbi", None).await, second);
+    let rotated = env
+        .pats_of("BI")
+        .iter()
+        .filter(|p| p.name.contains("_ROTATED_"))
+        .count();
+    assert_eq!(rotated, 1, "one rotation for one request");
 }
 
 #[tokio::test]
@@ -291,16 +326,7 @@ async fn a_disabled_token_is_never_re_enabled_and_replaced_on_request() {
 #[tokio::test]
 async fn a_token_removed_in_snowflake_is_minted_again() {
     let env = Env::new("pat-removed").await;
-    ready_user(&env).await;
-    env.apply::<SnowflakeToken>(pat_token(
-        "pbi",
-        bi(),
-        json!({"roleRestriction": "ANALYST"}),
-        json!({}),
-    ))
-    .await;
-    env.wait_ready::<SnowflakeToken>("pbi", "True", None).await;
-    let first = env.wait_password("pbi", None).await;
+    let first = ready_pbi(&env).await;
     env.admin_sql("ALTER USER BI REMOVE PAT PBI");
     env.advance(SignedDuration::from_hours(2));
     let second = env.wait_password("pbi", Some(&first)).await;

@@ -14,17 +14,14 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use serde_json::json;
 use snowflake_token_operator::api::SnowflakeToken;
 use snowflake_token_operator::emulator::{FaultKind, FaultSpec};
 
 use crate::consumers::{
     Consumers, assert_chains_intact, assert_nothing_leaked, assert_pats_live, data, fault_taken,
-    ready_now, request_rotation, rotations, settled_one,
+    ready_fleet, ready_now, request_rotation, rotations, settled_one,
 };
-use crate::driver_support::{BI_CLIENT, SINGLE_USE_CLIENT};
-use crate::harness::{self, Env, PATIENCE, pat_token};
-use crate::oauth::oauth_token;
+use crate::harness::{self, Env, PATIENCE};
 use crate::support::wait_for;
 
 const PATS: [&str; 2] = ["sf-faults0", "sf-faults1"];
@@ -68,26 +65,7 @@ fn metric_sum(env: &Env, prefix: &str, contains: &[&str]) -> u64 {
 #[tokio::test]
 async fn throttling_outages_slow_statements_and_lost_answers_duplicate_nothing() {
     let env = Env::with_seed("sf-faults", harness::oauth_seed_refreshing(60)).await;
-    env.ready_connection().await;
-    for name in PATS {
-        env.ready_service_user(
-            name,
-            json!({"roles": ["ANALYST"], "networkPolicy": "CORP_NP"}),
-        )
-        .await;
-        env.apply::<SnowflakeToken>(pat_token(
-            name,
-            json!({"serviceUserRef": {"name": name}}),
-            json!({"roleRestriction": "ANALYST"}),
-            json!({}),
-        ))
-        .await;
-    }
-    oauth_token(&env, MULTI_USE, BI_CLIENT, json!({})).await;
-    oauth_token(&env, SINGLE_USE, SINGLE_USE_CLIENT, json!({})).await;
-    for name in PATS.iter().chain(&OAUTH) {
-        env.wait_ready::<SnowflakeToken>(name, "True", None).await;
-    }
+    ready_fleet(&env, &PATS, MULTI_USE, SINGLE_USE).await;
     let env = Arc::new(env);
     let consumers = Consumers::start(&env, &PATS, &OAUTH, &[SINGLE_USE]);
 

@@ -87,6 +87,15 @@ impl ApiFaults {
             });
     }
 
+    /// Disarms every fault not used yet.
+    pub fn clear(&self) {
+        self.0
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Whether every armed fault has been used.
     pub fn spent(&self) -> bool {
         self.0

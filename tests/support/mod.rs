@@ -8,6 +8,7 @@
 
 pub mod api_faults;
 mod control_plane;
+pub mod process;
 mod wait;
 
 use std::process::Output;

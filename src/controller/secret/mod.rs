@@ -29,9 +29,9 @@ use kube::Resource;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::api::keys::{
-    EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL,
-    OAUTH_ROLE_ANNOTATION, REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_LABEL, TOKEN_NAME_ANNOTATION,
-    VALUE_SHA256_ANNOTATION,
+    ANSWERS_ROTATE_ANNOTATION, EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, MANAGED_BY,
+    MANAGED_BY_LABEL, OAUTH_ROLE_ANNOTATION, REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_LABEL,
+    TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
 };
 use crate::api::{DeletionPolicy, SnowflakeToken};
 
@@ -47,6 +47,8 @@ pub enum CredentialValue {
         token_name: String,
         /// The role restriction, if any.
         role: Option<String>,
+        /// The rotate request this value answers, if any.
+        answers_rotate: Option<String>,
     },
     /// An OAuth access token.
     OAuth {
@@ -136,6 +138,7 @@ impl SecretContent {
                 secret,
                 token_name,
                 role,
+                ..
             } => {
                 vars.insert("password", secret.expose_secret().to_owned());
                 vars.insert("token_name", token_name.clone());
@@ -212,8 +215,15 @@ pub fn desired_secret(
         value_digest(content.credential.value().expose_secret()),
     );
     match &content.credential {
-        CredentialValue::Pat { token_name, .. } => {
+        CredentialValue::Pat {
+            token_name,
+            answers_rotate,
+            ..
+        } => {
             annotations.insert(TOKEN_NAME_ANNOTATION.to_owned(), token_name.clone());
+            if let Some(request) = answers_rotate {
+                annotations.insert(ANSWERS_ROTATE_ANNOTATION.to_owned(), request.clone());
+            }
         }
         CredentialValue::OAuth {
             refreshed_from,
@@ -285,6 +295,7 @@ mod tests {
                 secret: SecretString::from("pat-secret-value"),
                 token_name: "PBI".into(),
                 role: Some("ANALYST".into()),
+                answers_rotate: None,
             },
         }
     }

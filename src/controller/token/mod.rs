@@ -381,6 +381,7 @@ fn validate_rendering(
                 secret: placeholder,
                 token_name: token.pat_name().unwrap_or_default(),
                 role: None,
+                answers_rotate: None,
             },
             Credential::OAuth(_) => CredentialValue::OAuth {
                 access_token: placeholder,

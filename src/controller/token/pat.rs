@@ -58,8 +58,13 @@ pub async fn converge(
         .and_then(|a| a.get(ROTATE_ANNOTATION))
         .cloned();
     // Answered already, by the status or (when the cached status lags behind this
-    // process's last write) by memory: the status then catches up.
-    if requested.is_some() && requested == ctx.honoured(&uid) {
+    // process's last write) by memory, or by the value in the Secret (when this process
+    // died before it wrote the status): the status then catches up.
+    let answered_by_secret = match &observed.held {
+        Held::Intact(v) => v.answers_rotate.is_some() && v.answers_rotate == requested,
+        _ => false,
+    };
+    if requested.is_some() && (requested == ctx.honoured(&uid) || answered_by_secret) {
         next.last_rotate_request.clone_from(&requested);
     }
     let honoured = next.last_rotate_request.clone();
@@ -682,6 +687,25 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// The rotate request `value` answers: a new value answers the token's request (as
+    /// [`Self::finish`] records in the status); the value already held keeps what it
+    /// answered, so rendering it again changes nothing.
+    fn answers_rotate(&self, value: &PendingValue) -> Option<String> {
+        if value.cause.is_some() {
+            return self
+                .token
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(ROTATE_ANNOTATION))
+                .cloned();
+        }
+        match &self.observed.held {
+            Held::Intact(v) => v.answers_rotate.clone(),
+            _ => None,
+        }
+    }
+
     /// Writes `value` into the Secret as the spec renders it (no write when it already is).
     async fn write(&mut self, value: PendingValue) -> Result<Delivered, Error> {
         let content = SecretContent {
@@ -698,6 +722,7 @@ impl Run<'_> {
                     .role_restriction
                     .as_deref()
                     .map(crate::api::desired::resolve_identifier),
+                answers_rotate: self.answers_rotate(&value),
             },
         };
         let desired = desired_secret(self.token, &content)?;

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::Secret;
 use secrecy::SecretString;
 
 use crate::api::keys::{
-    EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, OAUTH_ROLE_ANNOTATION,
+    ANSWERS_ROTATE_ANNOTATION, EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, OAUTH_ROLE_ANNOTATION,
     REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
 };
 use crate::controller::secret::value_digest;
@@ -37,6 +37,8 @@ pub struct HeldValue {
     pub refreshed_from: Option<String>,
     /// OAuth: the session role of the access token.
     pub role: Option<String>,
+    /// PAT: the rotate request the value answers.
+    pub answers_rotate: Option<String>,
 }
 
 impl std::fmt::Debug for Held {
@@ -88,6 +90,7 @@ pub fn held(secret: Option<&Secret>, value_key: &str) -> Held {
                 refreshed_from: annotation(secret, REFRESH_TOKEN_SHA256_ANNOTATION)
                     .map(str::to_owned),
                 role: annotation(secret, OAUTH_ROLE_ANNOTATION).map(str::to_owned),
+                answers_rotate: annotation(secret, ANSWERS_ROTATE_ANNOTATION).map(str::to_owned),
             })
         }
         _ => Held::Unknown,
@@ -131,5 +134,26 @@ mod tests {
             Held::Unknown
         ));
         assert!(matches!(held(None, "password"), Held::Missing));
+    }
+
+    #[test]
+    fn the_rotate_request_a_value_answers_is_read_back() {
+        let mut answering = secret("pat-1", "pat-1");
+        answering
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(
+                ANSWERS_ROTATE_ANNOTATION.into(),
+                "2026-03-01T10:00:00Z".into(),
+            );
+        let Held::Intact(v) = held(Some(&answering), "password") else {
+            panic!("intact expected");
+        };
+        assert_eq!(v.answers_rotate.as_deref(), Some("2026-03-01T10:00:00Z"));
+        let Held::Intact(v) = held(Some(&secret("pat-1", "pat-1")), "password") else {
+            panic!("intact expected");
+        };
+        assert_eq!(v.answers_rotate, None);
     }
 }
