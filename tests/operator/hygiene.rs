@@ -49,6 +49,19 @@ pub fn capture(filter: &str) -> Capture {
         .clone()
 }
 
+/// Keys of the operator's Secrets that hold no credential (a host name, for one, is
+/// long enough to look like one, and may well be logged).
+const PUBLIC_KEYS: [&str; 8] = [
+    "username",
+    "account",
+    "host",
+    "expires_at",
+    "token_type",
+    "token_name",
+    "role",
+    "OAUTH_CLIENT_ID",
+];
+
 /// The credentials held by the Secrets of `namespace`: every value that is one word of
 /// 24 characters or more (tokens, client secrets), and every line of a PEM body.
 async fn credentials(client: &kube::Client, namespace: &str) -> Vec<String> {
@@ -58,7 +71,10 @@ async fn credentials(client: &kube::Client, namespace: &str) -> Vec<String> {
     };
     let mut found = vec![];
     for secret in secrets.items {
-        for value in secret.data.unwrap_or_default().into_values() {
+        for (key, value) in secret.data.unwrap_or_default() {
+            if PUBLIC_KEYS.contains(&key.as_str()) {
+                continue;
+            }
             let Ok(text) = String::from_utf8(value.0) else {
                 continue;
             };
