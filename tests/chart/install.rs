@@ -12,7 +12,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::{Discovery, verbs};
 
-use crate::helm::{chart, helm_ok};
+use crate::helm::{chart, helm, helm_ok};
 use crate::render::restricted;
 use crate::support::{TestNamespace, kubectl, wait_for};
 
@@ -214,8 +214,11 @@ async fn install_upgrade_and_uninstall_leave_nothing_behind() {
     assert_eq!(release_records(&client, ns_name, &release).await, 2);
 
     // Uninstall: nothing of the release remains, not even pods or ReplicaSets (removed by
-    // the garbage collector), nor Helm's records.
-    helm_ok(
+    // the garbage collector), nor Helm's records. Helm 4's wait sometimes ends at once
+    // with "still exists. status: Terminating" for a Deployment under foreground deletion
+    // (its records are gone by then): the removal itself is checked below, so only that
+    // complaint is let through.
+    let uninstall = helm(
         plane,
         &[
             "uninstall",
@@ -230,6 +233,12 @@ async fn install_upgrade_and_uninstall_leave_nothing_behind() {
         ],
     )
     .await;
+    let stderr = String::from_utf8_lossy(&uninstall.stderr);
+    assert!(
+        uninstall.status.success() || stderr.contains("status: Terminating"),
+        "helm uninstall failed:\n{}{stderr}",
+        String::from_utf8_lossy(&uninstall.stdout)
+    );
     let left = std::sync::Mutex::new(BTreeSet::new());
     let gone = crate::support::until(std::time::Instant::now() + PATIENCE, || async {
         let objects = release_objects(&client, &release).await;
