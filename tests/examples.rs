@@ -29,10 +29,10 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use snowflake_token_operator::api::{
-    Credential, SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken,
+    Credential, PrivateKeyFormat, SnowflakeConnection, SnowflakeServiceUser, SnowflakeToken,
 };
 use snowflake_token_operator::controller::secret::{
-    CredentialValue, SecretContent, desired_secret,
+    CredentialValue, KeyRecord, SecretContent, desired_secret,
 };
 use support::{ControlPlane, Options, TestNamespace, control_plane, kubectl};
 
@@ -49,6 +49,9 @@ const PAT: &str = "eyJraWQiOiIxOTY3MzI1NDg4NiIsImFsZyI6IkVTMjU2In0.eyJwIjoiMjY4O
 /// An OAuth access token as Snowflake issues it.
 const ACCESS_TOKEN: &str =
     "ver:1-hint:4817-ETMsDgAAAZh7aCcEABRBRVMvQ0JDL1BLQ1M1UGFkZGluZwEAABAAEM3JKS9xqXpYOkl";
+
+/// A private key as the operator writes it (a test fixture, registered on no real user).
+const PRIVATE_KEY: &str = include_str!("fixtures/emulator/key2.p8.pem");
 
 // ---------------------------------------------------------------------------------------
 // Loading the examples
@@ -236,7 +239,19 @@ fn content(examples: &Examples, token: &SnowflakeToken, target: Target) -> Secre
             role: oauth.session_role(),
             refreshed_from: "0".repeat(64),
         },
-        None => panic!("SnowflakeToken {token_name}: neither a PAT nor OAuth"),
+        Some(Credential::KeyPair(key_pair)) => CredentialValue::KeyPair {
+            private_key: SecretString::from(PRIVATE_KEY),
+            passphrase: (key_pair.format == PrivateKeyFormat::EncryptedPkcs8)
+                .then(|| SecretString::from("sample-passphrase")),
+            record: KeyRecord {
+                fingerprint: "SHA256:sample".into(),
+                slot: 1,
+                bits: key_pair.bits(),
+                previous: None,
+            },
+            answers_rotate: None,
+        },
+        None => panic!("SnowflakeToken {token_name}: no credential"),
     };
     SecretContent {
         username,

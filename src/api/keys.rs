@@ -46,6 +46,34 @@ pub const VALUE_SHA256_ANNOTATION: &str = "snowflake-token-operator.io/value-sha
 /// restarted operator would rotate again.
 pub const ANSWERS_ROTATE_ANNOTATION: &str = "snowflake-token-operator.io/answers-rotate";
 
+/// Annotation on a key-pair Secret: the fingerprint (`SHA256:...`) of the public key
+/// whose private key it holds. With [`KEY_SLOT_ANNOTATION`] and the previous-key
+/// annotations it is the record by which the operator tells the slots it manages from
+/// keys a person registered, which it never touches.
+pub const KEY_FINGERPRINT_ANNOTATION: &str = "snowflake-token-operator.io/public-key-fingerprint";
+
+/// Annotation on a key-pair Secret: the slot its key is registered in, `1`
+/// (`RSA_PUBLIC_KEY`) or `2` (`RSA_PUBLIC_KEY_2`).
+pub const KEY_SLOT_ANNOTATION: &str = "snowflake-token-operator.io/public-key-slot";
+
+/// Annotation on a key-pair Secret: the size of its key in bits, so a changed
+/// `keyPair.keySize` is noticed without decoding the key.
+pub const KEY_BITS_ANNOTATION: &str = "snowflake-token-operator.io/key-bits";
+
+/// Annotation on a key-pair Secret during a grace period: the fingerprint of the
+/// previous key, still registered.
+pub const PREVIOUS_KEY_FINGERPRINT_ANNOTATION: &str =
+    "snowflake-token-operator.io/previous-public-key-fingerprint";
+
+/// Annotation on a key-pair Secret during a grace period: the slot of the previous key.
+pub const PREVIOUS_KEY_SLOT_ANNOTATION: &str =
+    "snowflake-token-operator.io/previous-public-key-slot";
+
+/// Annotation on a key-pair Secret during a grace period: when the previous key's slot is
+/// unset (RFC 3339).
+pub const PREVIOUS_KEY_REMOVAL_ANNOTATION: &str =
+    "snowflake-token-operator.io/previous-key-removal-time";
+
 /// Annotation on a SnowflakeToken asking for a rotation now (any new value, such as a
 /// timestamp, asks again); written by `snowflake-token-operator rotate`.
 pub const ROTATE_ANNOTATION: &str = "snowflake-token-operator.io/rotate";
@@ -103,6 +131,12 @@ mod tests {
             REFRESH_TOKEN_SHA256_ANNOTATION,
             REFRESH_TOKEN_FOR_LABEL,
             OAUTH_ROLE_ANNOTATION,
+            KEY_FINGERPRINT_ANNOTATION,
+            KEY_SLOT_ANNOTATION,
+            KEY_BITS_ANNOTATION,
+            PREVIOUS_KEY_FINGERPRINT_ANNOTATION,
+            PREVIOUS_KEY_SLOT_ANNOTATION,
+            PREVIOUS_KEY_REMOVAL_ANNOTATION,
         ] {
             assert!(key.starts_with(PREFIX), "{key}");
         }

@@ -16,6 +16,7 @@ pub mod rules;
 mod schema_tests;
 pub mod service_user;
 pub mod token;
+pub mod token_keypair;
 pub mod token_oauth;
 pub mod token_secret;
 pub mod token_status;
@@ -36,6 +37,7 @@ pub use token::{
     Credential, CredentialKind, OnDisabled, PatSpec, RotationGrace, SnowflakeToken,
     SnowflakeTokenSpec, SnowflakeTokenStatus, TokenUser,
 };
+pub use token_keypair::{KeyPairSpec, PrivateKeyFormat};
 pub use token_oauth::{OAuthClientSecretRef, OAuthSpec};
 pub use token_secret::{RolloutKind, RolloutTarget, SecretType, TokenSecretSpec};
 

@@ -10,13 +10,15 @@ use super::duration::{DurationError, GoDuration};
 use super::refs::LocalObjectRef;
 use super::rules::GO_DURATION;
 use super::service_user::DeletionPolicy;
+use super::token_keypair::KeyPairSpec;
 use super::token_oauth::OAuthSpec;
 use super::token_secret::{RolloutTarget, TokenSecretSpec};
 pub use super::token_status::{CredentialKind, SnowflakeTokenStatus};
 
 /// A credential for a Snowflake user, kept valid forever and written into a Secret: a
 /// programmatic access token (PAT) minted, rotated before it expires and revoked on
-/// delete, or a Snowflake OAuth access token refreshed from a refresh token.
+/// delete; a Snowflake OAuth access token refreshed from a refresh token; or an RSA key
+/// pair registered on the user and rotated through its two public-key slots.
 // Each printcolumn(...) repeats `type_ = "string"`, which clippy takes for a duplicate.
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -28,12 +30,12 @@ pub use super::token_status::{CredentialKind, SnowflakeTokenStatus};
     status = "SnowflakeTokenStatus",
     shortname = "sftoken",
     category = "snowflake",
-    doc = "A Snowflake credential (programmatic access token or OAuth access token) for one user, kept valid by the operator and written into a Secret.",
+    doc = "A Snowflake credential (programmatic access token, OAuth access token or RSA key pair) for one user, kept valid by the operator and written into a Secret.",
     printcolumn(
         name = "Type",
         type_ = "string",
         json_path = ".status.credentialType",
-        description = "ProgrammaticAccessToken or OAuth"
+        description = "ProgrammaticAccessToken, OAuth or KeyPair"
     ),
     printcolumn(
         name = "User",
@@ -83,11 +85,11 @@ pub use super::token_status::{CredentialKind, SnowflakeTokenStatus};
         json_path = ".metadata.creationTimestamp"
     )
 )]
-#[x_kube(validation = Rule::new("has(self.programmaticAccessToken) != has(self.oauth)").message(
-    "set exactly one of programmaticAccessToken (a programmatic access token the operator mints and rotates) or oauth (an OAuth access token refreshed from a refresh token)"
+#[x_kube(validation = Rule::new("[has(self.programmaticAccessToken), has(self.oauth), has(self.keyPair)].filter(set, set).size() == 1").message(
+    "set exactly one of programmaticAccessToken (a programmatic access token the operator mints and rotates), oauth (an OAuth access token refreshed from a refresh token) or keyPair (an RSA key pair the operator generates and rotates)"
 ))]
-#[x_kube(validation = Rule::new("has(self.programmaticAccessToken) == has(oldSelf.programmaticAccessToken)").message(
-    "the kind of credential (programmaticAccessToken or oauth) cannot be changed: the credential already issued would be orphaned; create a new SnowflakeToken instead"
+#[x_kube(validation = Rule::new("has(self.programmaticAccessToken) == has(oldSelf.programmaticAccessToken) && has(self.keyPair) == has(oldSelf.keyPair)").message(
+    "the kind of credential (programmaticAccessToken, oauth or keyPair) cannot be changed: the credential already issued would be orphaned; create a new SnowflakeToken instead"
 ))]
 #[serde(rename_all = "camelCase")]
 pub struct SnowflakeTokenSpec {
@@ -103,14 +105,20 @@ pub struct SnowflakeTokenSpec {
     pub user: TokenUser,
 
     /// Issue a programmatic access token (PAT). Exactly one of
-    /// `programmaticAccessToken` and `oauth` must be set.
+    /// `programmaticAccessToken`, `oauth` and `keyPair` must be set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub programmatic_access_token: Option<PatSpec>,
 
     /// Keep a Snowflake OAuth access token fresh from a refresh token. Exactly one of
-    /// `programmaticAccessToken` and `oauth` must be set.
+    /// `programmaticAccessToken`, `oauth` and `keyPair` must be set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth: Option<OAuthSpec>,
+
+    /// Generate an RSA key pair, register its public key on the user and rotate it
+    /// through the user's two key slots. Exactly one of `programmaticAccessToken`,
+    /// `oauth` and `keyPair` must be set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_pair: Option<KeyPairSpec>,
 
     /// The Secret the credential is written to.
     #[serde(default)]
@@ -123,8 +131,9 @@ pub struct SnowflakeTokenSpec {
     #[x_kube(merge_strategy = ListMerge::Map(vec!["kind".into(), "name".into()]))]
     pub rollout_restart_targets: Vec<RolloutTarget>,
 
-    /// What happens when this resource is deleted: `Delete` (default) removes the PAT in
-    /// Snowflake and lets the Secret be garbage-collected; `Retain` leaves both.
+    /// What happens when this resource is deleted: `Delete` (default) removes the PAT (or
+    /// unsets the public keys the operator registered) in Snowflake and lets the Secret be
+    /// garbage-collected; `Retain` leaves both.
     #[serde(default = "default_deletion_policy")]
     pub deletion_policy: DeletionPolicy,
 }
@@ -380,15 +389,18 @@ pub enum Credential<'a> {
     Pat(&'a PatSpec),
     /// A Snowflake OAuth access token.
     OAuth(&'a OAuthSpec),
+    /// An RSA key pair.
+    KeyPair(&'a KeyPairSpec),
 }
 
 impl SnowflakeTokenSpec {
-    /// The credential this spec asks for, or `None` if it sets both or neither (which
+    /// The credential this spec asks for, or `None` if it sets several or none (which
     /// the CRD's validation refuses at admission).
     pub fn credential(&self) -> Option<Credential<'_>> {
-        match (&self.programmatic_access_token, &self.oauth) {
-            (Some(pat), None) => Some(Credential::Pat(pat)),
-            (None, Some(oauth)) => Some(Credential::OAuth(oauth)),
+        match (&self.programmatic_access_token, &self.oauth, &self.key_pair) {
+            (Some(pat), None, None) => Some(Credential::Pat(pat)),
+            (None, Some(oauth), None) => Some(Credential::OAuth(oauth)),
+            (None, None, Some(key_pair)) => Some(Credential::KeyPair(key_pair)),
             _ => None,
         }
     }
@@ -398,6 +410,7 @@ impl SnowflakeTokenSpec {
         self.credential().map(|c| match c {
             Credential::Pat(_) => CredentialKind::ProgrammaticAccessToken,
             Credential::OAuth(_) => CredentialKind::OAuth,
+            Credential::KeyPair(_) => CredentialKind::KeyPair,
         })
     }
 }

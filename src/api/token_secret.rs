@@ -31,7 +31,9 @@ impl SecretType {
 
 /// Where the credential is written. PAT Secrets get the keys `username`, `password` (the
 /// token), `account`, `host` and `expires_at`; OAuth Secrets get `access_token`,
-/// `token_type`, `expires_at`, `username`, `account` and `host`.
+/// `token_type`, `expires_at`, `username`, `account` and `host`; key-pair Secrets get
+/// `private_key`, `private_key_passphrase` (encrypted keys only),
+/// `public_key_fingerprint`, `username`, `account` and `host`.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenSecretSpec {
@@ -68,15 +70,15 @@ pub struct TokenSecretSpec {
     /// variables as the default keys, for example a `connections.toml`, a dbt
     /// `profiles.yml` or a JDBC URL. Map of Secret key to template text. A template whose
     /// key is a default key replaces that key's value, except the credential itself
-    /// (`password`, `access_token`): the operator recognises the value it wrote by that
-    /// key; put a reshaped credential under a key of its own.
+    /// (`password`, `access_token`, `private_key`): the operator recognises the value it
+    /// wrote by that key; put a reshaped credential under a key of its own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 32))]
     #[x_kube(validation = Rule::new(r"self.all(k, size(k) <= 253 && k.matches(r'^[-._a-zA-Z0-9]+$'))").message(
         "template keys must be Secret keys: letters, digits, '-', '_' and '.'"
     ))]
-    #[x_kube(validation = Rule::new("!('password' in self) && !('access_token' in self)").message(
-        "a template cannot replace the credential key (password, access_token): the operator recognises the value it wrote by it; render the reshaped credential under another key, for example token: '{{ password }}'"
+    #[x_kube(validation = Rule::new("!('password' in self) && !('access_token' in self) && !('private_key' in self)").message(
+        "a template cannot replace the credential key (password, access_token, private_key): the operator recognises the value it wrote by it; render the reshaped credential under another key, for example token: '{{ password }}'"
     ))]
     pub template: BTreeMap<String, String>,
 }

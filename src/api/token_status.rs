@@ -11,6 +11,8 @@ pub enum CredentialKind {
     ProgrammaticAccessToken,
     /// A Snowflake OAuth access token.
     OAuth,
+    /// An RSA key pair.
+    KeyPair,
 }
 
 /// Observed state of a SnowflakeToken, written by the operator. Timestamps move only when
@@ -28,7 +30,7 @@ pub struct SnowflakeTokenStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// The kind of credential: `ProgrammaticAccessToken` or `OAuth`.
+    /// The kind of credential: `ProgrammaticAccessToken`, `OAuth` or `KeyPair`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_type: Option<CredentialKind>,
 
@@ -84,4 +86,30 @@ pub struct SnowflakeTokenStatus {
     /// OAuth only: when the refresh token expires; a person must authorize again before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_expires_at: Option<Time>,
+
+    /// Key pair only: the fingerprint (`SHA256:...`, as `DESC USER` shows it) of the
+    /// public key whose private key is in the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_fingerprint: Option<String>,
+
+    /// Key pair only: the slot that key is registered in, 1 (`RSA_PUBLIC_KEY`) or 2
+    /// (`RSA_PUBLIC_KEY_2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_slot: Option<i32>,
+
+    /// Key pair only: the fingerprint of the previous key, still registered during the
+    /// grace period after a rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_public_key_fingerprint: Option<String>,
+
+    /// Key pair only: when the previous key's slot is unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_key_removal_time: Option<Time>,
+
+    /// Key pair only: the fingerprint of a key being registered whose private key is not
+    /// in the Secret yet. Recorded before the public key is registered, so that a key
+    /// registered by an operator that stopped before storing it is recognised as the
+    /// operator's own and replaced, never mistaken for one a person registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_public_key_fingerprint: Option<String>,
 }

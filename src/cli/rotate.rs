@@ -44,10 +44,10 @@ pub struct Target {
 /// Options of `rotate`.
 #[derive(Args, Debug)]
 pub struct RotateArgs {
-    /// The SnowflakeToken (a PAT token).
+    /// The SnowflakeToken (a PAT or key-pair token).
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub name: Option<String>,
-    /// Every PAT token of the namespace.
+    /// Every PAT and key-pair token of the namespace.
     #[arg(long)]
     pub all: bool,
     #[command(flatten)]
@@ -154,7 +154,7 @@ async fn rotate_inner(args: RotateArgs) -> Result<(), Failed> {
     let names = match &args.name {
         Some(name) => {
             let token = get(&api, &ns, name).await?;
-            if token.spec.programmatic_access_token.is_none() {
+            if token.spec.oauth.is_some() {
                 return Err(Failed::usage(format!(
                     "SnowflakeToken {ns}/{name} is an OAuth token: its access token is refreshed every few minutes by itself; `snowflake-token-operator revoke {name} -n {ns}` deletes its refresh token"
                 )));
@@ -171,11 +171,11 @@ async fn rotate_inner(args: RotateArgs) -> Result<(), Failed> {
             let names: Vec<String> = all
                 .items
                 .iter()
-                .filter(|t| t.spec.programmatic_access_token.is_some())
+                .filter(|t| t.spec.oauth.is_none())
                 .filter_map(|t| t.metadata.name.clone())
                 .collect();
             if names.is_empty() {
-                println!("no PAT SnowflakeTokens in namespace {ns}");
+                println!("no PAT or key-pair SnowflakeTokens in namespace {ns}");
                 return Ok(());
             }
             names
@@ -209,9 +209,27 @@ async fn rotate_inner(args: RotateArgs) -> Result<(), Failed> {
     }
 }
 
-/// "token T: new value expires E; the previous one stays valid until G".
+/// "token T: new value expires E; the previous one stays valid until G" (for a key pair:
+/// the new key, its slot, and when the previous key's slot is unset).
 fn rotated(before: &SnowflakeTokenStatus, after: &SnowflakeTokenStatus) -> String {
     let at = |t: &Option<Time>| t.as_ref().map_or_else(|| "?".into(), |t| t.0.to_string());
+    if let Some(fingerprint) = &after.public_key_fingerprint {
+        let previous = match &after.previous_public_key_fingerprint {
+            Some(previous) => format!(
+                "; the previous key {previous} stays registered until {}",
+                at(&after.previous_key_removal_time)
+            ),
+            None => "; no previous key stays registered".to_owned(),
+        };
+        return format!(
+            "key pair of user {}: the new key {fingerprint} is in slot {} and in Secret {}{previous}",
+            after.user_name.as_deref().unwrap_or("?"),
+            after
+                .public_key_slot
+                .map_or_else(|| "?".into(), |s| s.to_string()),
+            after.secret_name.as_deref().unwrap_or("?"),
+        );
+    }
     let token = after.token_name.as_deref().unwrap_or("?");
     format!(
         "token {token} of user {}: the new value expires {} and is in Secret {}; the previous value (expiring {}) is now {token}_ROTATED_<time> in Snowflake, valid for its grace period",
@@ -258,9 +276,20 @@ async fn revoke_inner(args: RevokeArgs) -> Result<(), Failed> {
         .await
         .map_err(|m| Failed(1, m))?;
     let token_name = after.token_name.as_deref().unwrap_or("?");
+    let key_pair = token.spec.key_pair.is_some();
     let message = if oauth {
         format!(
             "the refresh token is deleted; the access token lapses within minutes; `snowflake-token-operator authorize {name} -n {ns}` authorizes anew"
+        )
+    } else if key_pair && args.no_replace {
+        format!(
+            "its public keys are unset in Snowflake; no new key until `kubectl annotate sftoken {name} -n {ns} {REVOKE_HOLD_ANNOTATION}-`"
+        )
+    } else if key_pair {
+        format!(
+            "its previous keys are unset in Snowflake; a new key {} is in Secret {}",
+            after.public_key_fingerprint.as_deref().unwrap_or("?"),
+            after.secret_name.as_deref().unwrap_or("?"),
         )
     } else if args.no_replace {
         format!(

@@ -154,6 +154,8 @@ pub enum TokenType {
     Pat,
     /// A Snowflake OAuth access token.
     OAuth,
+    /// An RSA key pair (keys do not expire: no deadline).
+    KeyPair,
 }
 
 impl TokenType {
@@ -161,6 +163,7 @@ impl TokenType {
         match self {
             Self::Pat => "PAT",
             Self::OAuth => "OAuth",
+            Self::KeyPair => "KeyPair",
         }
     }
 }
@@ -307,6 +310,7 @@ pub fn token_row(token: &SnowflakeToken) -> Row {
         .map(|k| match k {
             CredentialKind::ProgrammaticAccessToken => TokenType::Pat,
             CredentialKind::OAuth => TokenType::OAuth,
+            CredentialKind::KeyPair => TokenType::KeyPair,
         });
     Row {
         credential_type: kind,

@@ -65,6 +65,8 @@ pub enum Reason {
     /// Snowflake refused the OAuth request itself (`invalid_request`, `invalid_scope`,
     /// `unsupported_grant_type`).
     OAuthRequestRejected,
+    /// Both public-key slots of the user hold keys the operator did not register.
+    KeySlotsTaken,
 }
 
 impl Reason {
@@ -94,6 +96,7 @@ impl Reason {
             Self::ReauthorizationRequired => "ReauthorizationRequired",
             Self::OAuthClientRejected => "OAuthClientRejected",
             Self::OAuthRequestRejected => "OAuthRequestRejected",
+            Self::KeySlotsTaken => "KeySlotsTaken",
         }
     }
 }
@@ -160,6 +163,9 @@ pub enum Error {
         /// The API error.
         source: kube::Error,
     },
+    /// No public-key slot of the user is free for the operator's key.
+    #[error("{0}")]
+    KeySlotsTaken(String),
     /// The new credential did not authenticate.
     #[error(
         "the new value of token {token} did not authenticate ({source}); the Secret keeps the previous value, which stays valid for its grace period"
@@ -201,6 +207,7 @@ impl Error {
             }
             Self::SecretWrite(_) | Self::Kube { .. } => Reason::KubernetesError,
             Self::Verification { .. } => Reason::VerificationFailed,
+            Self::KeySlotsTaken(_) => Reason::KeySlotsTaken,
         }
     }
 
@@ -246,6 +253,7 @@ impl Error {
             Self::SecretMissing { .. }
             | Self::SecretKeyMissing { .. }
             | Self::InvalidSpec(_)
+            | Self::KeySlotsTaken(_)
             | Self::Template(_) => false,
         }
     }
@@ -360,6 +368,9 @@ pub fn remedy(reason: Reason) -> &'static str {
         }
         Reason::OAuthRequestRejected => {
             "check oauth.role (the role must be granted to the user and not blocked by the integration)"
+        }
+        Reason::KeySlotsTaken => {
+            "free one slot of the user; the operator looks again at the next periodic check, or at once after `snowflake-token-operator rotate`"
         }
     }
 }

@@ -58,6 +58,6 @@ pub use resultset::{ResultSet, Row};
 pub use retry::RetryPolicy;
 pub use sqlapi::{SqlApiClient, SqlApiConfig};
 pub use types::{
-    AddPatRequest, DesiredUser, Identity, NewPat, PatInfo, PatStatus, RotatedPat, UserChanges,
-    rotated_out_at,
+    AddPatRequest, DesiredUser, Identity, KeySlot, NewPat, PatInfo, PatStatus, PublicKeys,
+    RotatedPat, UserChanges, rotated_out_at,
 };

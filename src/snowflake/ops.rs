@@ -16,7 +16,8 @@ use super::resultset::ResultSet;
 use super::sql::{self, AddPatOptions, UnsetProperty, UserProperty};
 use super::sqlapi::{SqlApiClient, SqlApiConfig};
 use super::types::{
-    AddPatRequest, DesiredUser, Identity, NewPat, PatInfo, RotatedPat, UserChanges,
+    AddPatRequest, DesiredUser, Identity, KeySlot, NewPat, PatInfo, PublicKeys, RotatedPat,
+    UserChanges,
 };
 
 /// What the operator asks of Snowflake.
@@ -74,6 +75,26 @@ pub trait SnowflakeApi: Send + Sync {
 
     /// Lists a user's tokens (never secrets).
     fn list_pats(&self, user: &str) -> impl Future<Output = Result<Vec<PatInfo>>> + Send;
+
+    /// The fingerprints of the public keys registered on a user (`DESC USER`); a missing
+    /// user is an error.
+    fn public_keys(&self, user: &str) -> impl Future<Output = Result<PublicKeys>> + Send;
+
+    /// Registers a public key (base64 DER SubjectPublicKeyInfo) in `slot`, replacing what
+    /// the slot held.
+    fn set_public_key(
+        &self,
+        user: &str,
+        slot: KeySlot,
+        public_key_base64: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Unsets `slot`; an empty slot stays empty.
+    fn unset_public_key(
+        &self,
+        user: &str,
+        slot: KeySlot,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// [`SnowflakeApi`] over the SQL API.
@@ -413,6 +434,44 @@ impl SnowflakeApi for SnowflakeClient {
         let name = sql::normalize_pat_name(name)?;
         self.api
             .execute(&sql::set_pat_disabled(user, &name, disabled)?)
+            .await
+            .map(drop)
+    }
+
+    async fn public_keys(&self, user: &str) -> Result<PublicKeys> {
+        let rs = self.api.execute(&sql::desc_user(user)?).await?;
+        let mut props = properties(&rs);
+        let mut take = |name: &str| props.remove(name).flatten().filter(|v| !v.is_empty());
+        Ok(PublicKeys {
+            first: take("RSA_PUBLIC_KEY_FP"),
+            second: take("RSA_PUBLIC_KEY_2_FP"),
+        })
+    }
+
+    async fn set_public_key(
+        &self,
+        user: &str,
+        slot: KeySlot,
+        public_key_base64: &str,
+    ) -> Result<()> {
+        let key = public_key_base64.to_owned();
+        let property = match slot {
+            KeySlot::First => UserProperty::RsaPublicKey(key),
+            KeySlot::Second => UserProperty::RsaPublicKey2(key),
+        };
+        self.api
+            .execute(&sql::alter_user_set(user, &[property])?)
+            .await
+            .map(drop)
+    }
+
+    async fn unset_public_key(&self, user: &str, slot: KeySlot) -> Result<()> {
+        let property = match slot {
+            KeySlot::First => UnsetProperty::RsaPublicKey,
+            KeySlot::Second => UnsetProperty::RsaPublicKey2,
+        };
+        self.api
+            .execute(&sql::alter_user_unset(user, &[property])?)
             .await
             .map(drop)
     }

@@ -150,6 +150,94 @@ impl PatStatus {
     }
 }
 
+/// One of a user's two public-key slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeySlot {
+    /// `RSA_PUBLIC_KEY`.
+    First,
+    /// `RSA_PUBLIC_KEY_2`.
+    Second,
+}
+
+impl KeySlot {
+    /// Both slots, in order.
+    pub const BOTH: [KeySlot; 2] = [KeySlot::First, KeySlot::Second];
+
+    /// The slot's number, 1 or 2.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::First => 1,
+            Self::Second => 2,
+        }
+    }
+
+    /// The slot numbered `n` (1 or 2).
+    pub fn from_number(n: u8) -> Option<Self> {
+        match n {
+            1 => Some(Self::First),
+            2 => Some(Self::Second),
+            _ => None,
+        }
+    }
+
+    /// The other slot.
+    pub fn other(self) -> Self {
+        match self {
+            Self::First => Self::Second,
+            Self::Second => Self::First,
+        }
+    }
+
+    /// The property name, as `ALTER USER` and `DESC USER` spell it.
+    pub fn property(self) -> &'static str {
+        match self {
+            Self::First => "RSA_PUBLIC_KEY",
+            Self::Second => "RSA_PUBLIC_KEY_2",
+        }
+    }
+}
+
+impl std::fmt::Display for KeySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.property())
+    }
+}
+
+/// The fingerprints (`SHA256:...`) of the public keys registered on a user, by slot, as
+/// `DESC USER` shows them (`RSA_PUBLIC_KEY_FP`, `RSA_PUBLIC_KEY_2_FP`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublicKeys {
+    /// `RSA_PUBLIC_KEY_FP`.
+    pub first: Option<String>,
+    /// `RSA_PUBLIC_KEY_2_FP`.
+    pub second: Option<String>,
+}
+
+impl PublicKeys {
+    /// The fingerprint in `slot`.
+    pub fn get(&self, slot: KeySlot) -> Option<&str> {
+        match slot {
+            KeySlot::First => self.first.as_deref(),
+            KeySlot::Second => self.second.as_deref(),
+        }
+    }
+
+    /// Sets the fingerprint in `slot`.
+    pub fn set(&mut self, slot: KeySlot, fingerprint: Option<String>) {
+        match slot {
+            KeySlot::First => self.first = fingerprint,
+            KeySlot::Second => self.second = fingerprint,
+        }
+    }
+
+    /// The slot holding `fingerprint`, if any.
+    pub fn slot_of(&self, fingerprint: &str) -> Option<KeySlot> {
+        KeySlot::BOTH
+            .into_iter()
+            .find(|s| self.get(*s) == Some(fingerprint))
+    }
+}
+
 /// One row of `SHOW USER PROGRAMMATIC ACCESS TOKENS` (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatInfo {

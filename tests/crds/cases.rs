@@ -62,6 +62,23 @@ fn oauth_token() -> Value {
     })
 }
 
+fn key_pair_token() -> Value {
+    json!({
+        "connectionRef": {"name": "prod"},
+        "user": {"name": "LOADER"},
+        "keyPair": {},
+    })
+}
+
+fn key_pair(name: &'static str, patch: Value, expected: &'static str) -> Case {
+    Case {
+        name,
+        kind: Kind::Token,
+        spec: merged(key_pair_token(), patch),
+        expected,
+    }
+}
+
 fn service_user() -> Value {
     json!({"connectionRef": {"name": "prod"}, "roles": ["ANALYST"]})
 }
@@ -97,6 +114,51 @@ pub fn all() -> Vec<Case> {
             "both PAT and OAuth",
             json!({"oauth": oauth()}),
             ONE_CREDENTIAL,
+        ),
+        token(
+            "both PAT and key pair",
+            json!({"keyPair": {}}),
+            ONE_CREDENTIAL,
+        ),
+        key_pair(
+            "both OAuth and key pair",
+            json!({"oauth": oauth()}),
+            ONE_CREDENTIAL,
+        ),
+        key_pair(
+            "key of 1024 bits",
+            json!({"keyPair": {"keySize": 1024}}),
+            "supported values: \"2048\", \"4096\"",
+        ),
+        key_pair(
+            "grace period as long as the rotation period",
+            json!({"keyPair": {"rotationPeriod": "48h", "gracePeriod": "48h"}}),
+            "gracePeriod must be shorter than rotationPeriod",
+        ),
+        key_pair(
+            "grace period longer than the default rotation period",
+            json!({"keyPair": {"gracePeriod": "2200h"}}),
+            "gracePeriod must be shorter than rotationPeriod",
+        ),
+        key_pair(
+            "rotation period under an hour",
+            json!({"keyPair": {"rotationPeriod": "30m"}}),
+            "must be between 1h and 8760h",
+        ),
+        key_pair(
+            "rotation period in days",
+            json!({"keyPair": {"rotationPeriod": "90d"}}),
+            DURATION,
+        ),
+        key_pair(
+            "unknown key format",
+            json!({"keyPair": {"format": "PKCS1"}}),
+            "Unsupported value",
+        ),
+        key_pair(
+            "template replacing the private key",
+            json!({"secret": {"template": {"private_key": "{{ private_key | lower }}"}}}),
+            "a template cannot replace the credential key",
         ),
         token(
             "neither PAT nor OAuth",

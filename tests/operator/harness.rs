@@ -583,10 +583,16 @@ pub fn service_user(name: &str, spec: Value) -> Value {
 /// A SnowflakeToken manifest for a PAT of `user` (a `{"name": ..}` or
 /// `{"serviceUserRef": ..}` object).
 pub fn pat_token(name: &str, user: Value, pat: Value, extra: Value) -> Value {
+    token(name, user, "programmaticAccessToken", pat, extra)
+}
+
+/// A SnowflakeToken manifest whose credential is `credential` under `kind`
+/// (`programmaticAccessToken`, `oauth`, `keyPair`), with `extra` spec fields.
+pub fn token(name: &str, user: Value, kind: &str, credential: Value, extra: Value) -> Value {
     let mut spec = json!({
         "connectionRef": {"name": "snowflake"},
         "user": user,
-        "programmaticAccessToken": pat,
+        kind: credential,
     });
     if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
         spec.extend(extra.clone());

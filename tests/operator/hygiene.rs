@@ -51,8 +51,9 @@ pub fn capture(filter: &str) -> Capture {
 
 /// Keys of the operator's Secrets that hold no credential (a host name, for one, is
 /// long enough to look like one, and may well be logged).
-const PUBLIC_KEYS: [&str; 8] = [
+const PUBLIC_KEYS: [&str; 9] = [
     "username",
+    "public_key_fingerprint",
     "account",
     "host",
     "expires_at",

@@ -17,6 +17,7 @@ mod crash;
 mod failures;
 mod harness;
 mod hygiene;
+mod keypair;
 mod oauth;
 mod pat;
 mod service_user;

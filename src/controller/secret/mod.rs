@@ -3,12 +3,18 @@
 //!
 //! Keys. PAT Secrets get `username`, `password` (the token, what BI tools take), `account`,
 //! `host` and `expires_at`; OAuth Secrets `access_token`, `token_type`, `expires_at`,
-//! `username`, `account` and `host`. Each `spec.secret.template` entry adds a key rendered
+//! `username`, `account` and `host`; key-pair Secrets `private_key`,
+//! `private_key_passphrase` (encrypted keys only), `public_key_fingerprint`, `username`,
+//! `account` and `host`. Each `spec.secret.template` entry adds a key rendered
 //! from the same variables. **A template whose key is a default key replaces that key's
 //! value** (as External Secrets' templates do): the one rule for collisions, so that a tool
 //! wanting, say, `host` with a port or `username` in lowercase gets it without a second
 //! key. The variables are the default keys of the kind, plus `token_name` and `role` for
 //! PATs and `role` for OAuth.
+//!
+//! A key-pair Secret also records, in annotations, the slot of its key and the previous
+//! key still registered during the grace period ([`KeyRecord`]): the record by which the
+//! operator tells its own keys from keys a person registered.
 //!
 //! Metadata. The user's labels and annotations (the CRD refuses the operator's own keys in
 //! them), plus the managed-by label, the token label and the issued-at annotation. With
@@ -29,8 +35,10 @@ use kube::Resource;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::api::keys::{
-    ANSWERS_ROTATE_ANNOTATION, EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, MANAGED_BY,
-    MANAGED_BY_LABEL, OAUTH_ROLE_ANNOTATION, REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_LABEL,
+    ANSWERS_ROTATE_ANNOTATION, EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, KEY_BITS_ANNOTATION,
+    KEY_FINGERPRINT_ANNOTATION, KEY_SLOT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL,
+    OAUTH_ROLE_ANNOTATION, PREVIOUS_KEY_FINGERPRINT_ANNOTATION, PREVIOUS_KEY_REMOVAL_ANNOTATION,
+    PREVIOUS_KEY_SLOT_ANNOTATION, REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_LABEL,
     TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
 };
 use crate::api::{DeletionPolicy, SnowflakeToken};
@@ -61,6 +69,41 @@ pub enum CredentialValue {
         /// SHA-256 of the refresh token it came from (recorded, never written as a key).
         refreshed_from: String,
     },
+    /// An RSA private key (PEM).
+    KeyPair {
+        /// The PKCS#8 PEM, encrypted when `passphrase` is set.
+        private_key: SecretString,
+        /// The passphrase of an encrypted key.
+        passphrase: Option<SecretString>,
+        /// Where its public key is registered, and the previous key still registered.
+        record: KeyRecord,
+        /// The rotate request this key answers, if any.
+        answers_rotate: Option<String>,
+    },
+}
+
+/// The public-key slots a key-pair Secret's record names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Fingerprint of the key in the Secret (`SHA256:...`).
+    pub fingerprint: String,
+    /// Its slot, 1 or 2.
+    pub slot: u8,
+    /// Its size in bits.
+    pub bits: usize,
+    /// The previous key, registered until its removal time.
+    pub previous: Option<RetiringKey>,
+}
+
+/// A previous key still registered during the grace period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetiringKey {
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// Its slot, 1 or 2.
+    pub slot: u8,
+    /// When its slot is unset.
+    pub removal_at: Timestamp,
 }
 
 impl CredentialValue {
@@ -69,14 +112,17 @@ impl CredentialValue {
         match self {
             Self::Pat { secret, .. } => secret,
             Self::OAuth { access_token, .. } => access_token,
+            Self::KeyPair { private_key, .. } => private_key,
         }
     }
 
-    /// The Secret key the credential is written under (`password` or `access_token`).
+    /// The Secret key the credential is written under (`password`, `access_token` or
+    /// `private_key`).
     pub fn key(&self) -> &'static str {
         match self {
             Self::Pat { .. } => PAT_VALUE_KEY,
             Self::OAuth { .. } => OAUTH_VALUE_KEY,
+            Self::KeyPair { .. } => KEY_PAIR_VALUE_KEY,
         }
     }
 }
@@ -85,6 +131,10 @@ impl CredentialValue {
 pub const PAT_VALUE_KEY: &str = "password";
 /// The Secret key of an OAuth access token.
 pub const OAUTH_VALUE_KEY: &str = "access_token";
+/// The Secret key of a private key.
+pub const KEY_PAIR_VALUE_KEY: &str = "private_key";
+/// The Secret key of an encrypted private key's passphrase.
+pub const PASSPHRASE_KEY: &str = "private_key_passphrase";
 
 /// SHA-256 (hex) of a credential, recorded beside it in the Secret.
 pub fn value_digest(value: &str) -> String {
@@ -103,6 +153,10 @@ impl std::fmt::Debug for CredentialValue {
                 .field("token_name", token_name)
                 .finish_non_exhaustive(),
             Self::OAuth { .. } => f.debug_struct("OAuth").finish_non_exhaustive(),
+            Self::KeyPair { record, .. } => f
+                .debug_struct("KeyPair")
+                .field("record", record)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -116,7 +170,7 @@ pub struct SecretContent {
     pub account: String,
     /// The host name (and port, when not the default).
     pub host: String,
-    /// When the credential expires.
+    /// When the credential expires (not written for key pairs: keys do not expire).
     pub expires_at: Timestamp,
     /// When the credential was issued (minted, rotated or refreshed).
     pub issued_at: Timestamp,
@@ -131,8 +185,10 @@ impl SecretContent {
             ("username", self.username.clone()),
             ("account", self.account.clone()),
             ("host", self.host.clone()),
-            ("expires_at", self.expires_at.to_string()),
         ]);
+        if !matches!(self.credential, CredentialValue::KeyPair { .. }) {
+            vars.insert("expires_at", self.expires_at.to_string());
+        }
         match &self.credential {
             CredentialValue::Pat {
                 secret,
@@ -154,6 +210,18 @@ impl SecretContent {
                 vars.insert("token_type", token_type.clone());
                 vars.insert("role", role.clone().unwrap_or_default());
             }
+            CredentialValue::KeyPair {
+                private_key,
+                passphrase,
+                record,
+                ..
+            } => {
+                vars.insert(KEY_PAIR_VALUE_KEY, private_key.expose_secret().to_owned());
+                if let Some(passphrase) = passphrase {
+                    vars.insert(PASSPHRASE_KEY, passphrase.expose_secret().to_owned());
+                }
+                vars.insert("public_key_fingerprint", record.fingerprint.clone());
+            }
         }
         vars
     }
@@ -168,6 +236,14 @@ impl SecretContent {
                 "access_token",
                 "token_type",
                 "expires_at",
+                "username",
+                "account",
+                "host",
+            ],
+            CredentialValue::KeyPair { .. } => &[
+                KEY_PAIR_VALUE_KEY,
+                PASSPHRASE_KEY,
+                "public_key_fingerprint",
                 "username",
                 "account",
                 "host",
@@ -206,10 +282,12 @@ pub fn desired_secret(
         ISSUED_AT_ANNOTATION.to_owned(),
         content.issued_at.to_string(),
     );
-    annotations.insert(
-        EXPIRES_AT_ANNOTATION.to_owned(),
-        content.expires_at.to_string(),
-    );
+    if !matches!(content.credential, CredentialValue::KeyPair { .. }) {
+        annotations.insert(
+            EXPIRES_AT_ANNOTATION.to_owned(),
+            content.expires_at.to_string(),
+        );
+    }
     annotations.insert(
         VALUE_SHA256_ANNOTATION.to_owned(),
         value_digest(content.credential.value().expose_secret()),
@@ -236,6 +314,35 @@ pub fn desired_secret(
             );
             if let Some(role) = role {
                 annotations.insert(OAUTH_ROLE_ANNOTATION.to_owned(), role.clone());
+            }
+        }
+        CredentialValue::KeyPair {
+            record,
+            answers_rotate,
+            ..
+        } => {
+            annotations.insert(
+                KEY_FINGERPRINT_ANNOTATION.to_owned(),
+                record.fingerprint.clone(),
+            );
+            annotations.insert(KEY_SLOT_ANNOTATION.to_owned(), record.slot.to_string());
+            annotations.insert(KEY_BITS_ANNOTATION.to_owned(), record.bits.to_string());
+            if let Some(previous) = &record.previous {
+                annotations.insert(
+                    PREVIOUS_KEY_FINGERPRINT_ANNOTATION.to_owned(),
+                    previous.fingerprint.clone(),
+                );
+                annotations.insert(
+                    PREVIOUS_KEY_SLOT_ANNOTATION.to_owned(),
+                    previous.slot.to_string(),
+                );
+                annotations.insert(
+                    PREVIOUS_KEY_REMOVAL_ANNOTATION.to_owned(),
+                    previous.removal_at.to_string(),
+                );
+            }
+            if let Some(request) = answers_rotate {
+                annotations.insert(ANSWERS_ROTATE_ANNOTATION.to_owned(), request.clone());
             }
         }
     }

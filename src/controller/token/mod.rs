@@ -10,6 +10,8 @@
 //! reconcile (the watch filters them, see `controller::run`), so writing a failure never
 //! bypasses the wait before the next attempt.
 
+pub mod keypair;
+pub mod keypair_policy;
 pub mod oauth;
 pub mod oauth_policy;
 pub mod pat;
@@ -69,6 +71,9 @@ pub struct Observed {
     pub current: Option<Secret>,
     /// What the Secret (or, after a rename, the previous one) holds.
     pub held: Held,
+    /// The Secret `held` was read from: the one at the desired name, or after a rename
+    /// the previous one.
+    pub source: Option<Secret>,
 }
 
 /// How the reconcile leaves the `Ready` condition.
@@ -138,6 +143,31 @@ pub fn revoke_honoured(ctx: &Context, uid: &str, next: &mut SnowflakeTokenStatus
     next.last_revoke_request = Some(request);
 }
 
+/// The token's `rotate` annotation, and whether it is still to be answered. Answered
+/// means recorded in the status, or in memory (when the cached status lags behind this
+/// process's last write), or by the value in the Secret (`answered_by`: when this process
+/// died after the Secret write and before the status write); the status then catches up.
+pub fn rotate_request(
+    ctx: &Context,
+    token: &SnowflakeToken,
+    uid: &str,
+    answered_by: Option<&str>,
+    next: &mut SnowflakeTokenStatus,
+) -> (Option<String>, bool) {
+    let requested = token
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::api::keys::ROTATE_ANNOTATION))
+        .cloned();
+    let answered_by_secret = answered_by.is_some() && answered_by == requested.as_deref();
+    if requested.is_some() && (requested == ctx.honoured(uid) || answered_by_secret) {
+        next.last_rotate_request.clone_from(&requested);
+    }
+    let pending = requested.is_some() && requested != next.last_rotate_request;
+    (requested, pending)
+}
+
 /// The reason of the `Ready` condition in `status`.
 pub fn ready_reason(status: &SnowflakeTokenStatus) -> Option<&str> {
     find(&status.conditions, READY).map(|c| c.reason.as_str())
@@ -204,6 +234,7 @@ pub async fn reconcile(token: Arc<SnowflakeToken>, ctx: Arc<Context>) -> Result<
 fn type_label(kind: Option<CredentialKind>) -> &'static str {
     match kind {
         Some(CredentialKind::OAuth) => "OAuth",
+        Some(CredentialKind::KeyPair) => "KeyPair",
         _ => "ProgrammaticAccessToken",
     }
 }
@@ -218,13 +249,16 @@ async fn converge(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
     let name = token.metadata.name.clone().unwrap_or_default();
     let uid = token.metadata.uid.clone().unwrap_or_default();
     let generation = token.metadata.generation;
-    let current = token.status.clone();
+    let mut current = token.status.clone();
     let mut next = current.clone().unwrap_or_default();
     next.observed_generation = generation;
     next.credential_type = token.spec.kind_of_credential();
     let kind_label = type_label(next.credential_type);
 
-    let result = side(token, ctx, &mut next).await;
+    let was = current
+        .as_ref()
+        .and_then(|s| find(&s.conditions, READY).map(|c| (c.status.clone(), c.reason.clone())));
+    let result = side(token, ctx, &mut next, &mut current).await;
     if let Err(error) = &result
         && error.is_pending_dependency()
     {
@@ -234,9 +268,6 @@ async fn converge(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
         tracing::debug!(%namespace, %name, error = %error, "token waiting for a dependency");
         return Ok(Action::requeue(PENDING_RECHECK));
     }
-    let was = current
-        .as_ref()
-        .and_then(|s| find(&s.conditions, READY).map(|c| (c.status.clone(), c.reason.clone())));
     let mut events = Vec::new();
     let action = match result {
         Ok(progress) => {
@@ -341,14 +372,16 @@ async fn converge(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
     Ok(action)
 }
 
-/// Everything that can fail, up to and including the credential side.
+/// Everything that can fail, up to and including the credential side. `baseline` is the
+/// status as last written (a side that writes the status on the way moves it).
 async fn side(
     token: &SnowflakeToken,
     ctx: &Context,
     next: &mut SnowflakeTokenStatus,
+    baseline: &mut Option<SnowflakeTokenStatus>,
 ) -> Result<Progress, Error> {
     let credential = token.spec.credential().ok_or_else(|| {
-        Error::InvalidSpec("set exactly one of programmaticAccessToken or oauth".into())
+        Error::InvalidSpec("set exactly one of programmaticAccessToken, oauth or keyPair".into())
     })?;
     validate_rendering(token, credential, ctx.now())?;
     let observed = observe(ctx, token).await?;
@@ -358,6 +391,9 @@ async fn side(
         Credential::Pat(spec) => pat::converge(token, spec, ctx, &resolved, &observed, next).await,
         Credential::OAuth(spec) => {
             oauth::converge(token, spec, ctx, &resolved, &observed, next).await
+        }
+        Credential::KeyPair(spec) => {
+            keypair::converge(token, spec, ctx, &resolved, &observed, next, baseline).await
         }
     }
 }
@@ -388,6 +424,18 @@ fn validate_rendering(
                 token_type: "Bearer".into(),
                 role: None,
                 refreshed_from: String::new(),
+            },
+            Credential::KeyPair(spec) => CredentialValue::KeyPair {
+                private_key: placeholder,
+                passphrase: (spec.format == crate::api::PrivateKeyFormat::EncryptedPkcs8)
+                    .then(|| SecretString::from("placeholder-passphrase")),
+                record: super::secret::KeyRecord {
+                    fingerprint: "SHA256:placeholder".into(),
+                    slot: 1,
+                    bits: spec.bits(),
+                    previous: None,
+                },
+                answers_rotate: None,
             },
         },
     };
@@ -434,13 +482,14 @@ async fn observe(ctx: &Context, token: &SnowflakeToken) -> Result<Observed, Erro
     let name = token.secret_name();
     let key = match token.spec.kind_of_credential() {
         Some(CredentialKind::OAuth) => super::secret::OAUTH_VALUE_KEY,
+        Some(CredentialKind::KeyPair) => super::secret::KEY_PAIR_VALUE_KEY,
         _ => PAT_VALUE_KEY,
     };
     let mut current = lookup(ctx, &namespace, &name, &owner).await?;
     // The cache may lag behind this process's own last write: read it then.
-    if let (Some(written), Held::Intact(value)) =
-        (ctx.last_written(&uid), record::held(current.as_ref(), key))
-        && value.issued_at < written
+    if let (Some(written), Some(issued_at)) =
+        (ctx.last_written(&uid), record::issued_at(current.as_ref()))
+        && issued_at < written
     {
         current = read(ctx, &namespace, &name).await?;
     }
@@ -449,19 +498,21 @@ async fn observe(ctx: &Context, token: &SnowflakeToken) -> Result<Observed, Erro
         .as_ref()
         .and_then(|s| s.secret_name.clone())
         .filter(|previous| *previous != name);
-    let held = match (&current, previous) {
-        (Some(secret), _) => record::held(Some(secret), key),
-        (None, Some(previous)) => {
-            // Renamed: the value is still in the previous Secret (if it is ours).
-            let old = lookup(ctx, &namespace, &previous, &owner)
-                .await
-                .ok()
-                .flatten();
-            record::held(old.as_ref(), key)
-        }
-        (None, None) => Held::Missing,
+    let source = match (&current, previous) {
+        (Some(secret), _) => Some(secret.clone()),
+        // Renamed: the value is still in the previous Secret (if it is ours).
+        (None, Some(previous)) => lookup(ctx, &namespace, &previous, &owner)
+            .await
+            .ok()
+            .flatten(),
+        (None, None) => None,
     };
-    Ok(Observed { current, held })
+    let held = record::held(source.as_ref(), key);
+    Ok(Observed {
+        current,
+        held,
+        source,
+    })
 }
 
 /// Writes the desired Secret (nothing when it is already as desired). Returns whether it
@@ -574,43 +625,73 @@ async fn restart_targets(
     }
 }
 
-async fn clean_up(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error> {
-    let namespace = token.metadata.namespace.clone().unwrap_or_default();
-    let name = token.metadata.name.clone().unwrap_or_default();
-    let uid = token.metadata.uid.clone().unwrap_or_default();
-    if !finalizer::has(token) {
-        ctx.metrics.forget(KIND, &namespace, &name);
-        ctx.forget(&uid);
-        return Ok(Action::await_change());
-    }
-    let status = token.status.clone().unwrap_or_default();
-    // Only a token that was minted has anything to revoke; the names are the ones it was
-    // minted with (status), which the spec can no longer change.
-    let target = match (
-        &token.spec.credential(),
-        &status.token_name,
-        &status.user_name,
-    ) {
-        (Some(Credential::Pat(_)), Some(pat_name), Some(user)) => {
-            Some((pat_name.clone(), user.clone()))
+/// What a deleted token issued in Snowflake, to be removed before its finalizer goes. Only
+/// a credential that was issued has anything to remove; the names are the ones it was
+/// issued with (status), which the spec can no longer change.
+enum Issued {
+    /// A PAT, with its rotated-out values.
+    Pat { user: String, pat_name: String },
+    /// The public keys the token registered, by fingerprint.
+    Keys { user: String, keys: Vec<String> },
+}
+
+impl Issued {
+    fn of(token: &SnowflakeToken, status: &SnowflakeTokenStatus) -> Option<Self> {
+        let user = status.user_name.clone()?;
+        match token.spec.credential()? {
+            Credential::Pat(_) => Some(Self::Pat {
+                user,
+                pat_name: status.token_name.clone()?,
+            }),
+            Credential::KeyPair(_) => {
+                let keys = keypair::registered_by(status);
+                (!keys.is_empty()).then_some(Self::Keys { user, keys })
+            }
+            Credential::OAuth(_) => None,
         }
-        _ => None,
-    };
-    if let (DeletionPolicy::Delete, Some((pat_name, user))) = (token.spec.deletion_policy, target) {
-        let removal = finalizer::Removal {
-            what: &format!("token {pat_name} of user {user}"),
-            verb: "remove",
-            doing: "removing",
-            done: "removed",
-            reason: "Revoked",
-            by_hand: format!("ALTER USER {user} REMOVE PAT {pat_name}"),
+    }
+
+    fn what(&self) -> String {
+        match self {
+            Self::Pat { user, pat_name } => format!("token {pat_name} of user {user}"),
+            Self::Keys { user, .. } => {
+                format!("the public keys of user {user} this token registered")
+            }
+        }
+    }
+
+    fn removal<'a>(&self, what: &'a str) -> finalizer::Removal<'a> {
+        let (verb, doing, done, by_hand) = match self {
+            Self::Pat { user, pat_name } => (
+                "remove",
+                "removing",
+                "removed",
+                format!("ALTER USER {user} REMOVE PAT {pat_name}"),
+            ),
+            Self::Keys { user, keys } => (
+                "unset",
+                "unsetting",
+                "unset",
+                format!(
+                    "ALTER USER {user} UNSET RSA_PUBLIC_KEY or RSA_PUBLIC_KEY_2, whichever DESC USER shows with fingerprint {}",
+                    keys.join(" or ")
+                ),
+            ),
         };
-        let retry = finalizer::remove_in_snowflake(
-            ctx,
-            token,
-            &token.spec.connection_ref.name,
-            &removal,
-            |client| async move {
+        finalizer::Removal {
+            what,
+            verb,
+            doing,
+            done,
+            reason: "Revoked",
+            by_hand,
+        }
+    }
+
+    /// Removes it; returns a detail for the event.
+    async fn remove(self, ctx: &Context, client: &Connected) -> crate::snowflake::Result<String> {
+        match self {
+            Self::Pat { user, pat_name } => {
                 let removed = ctx
                     .snowflake(
                         "remove_pat",
@@ -625,7 +706,45 @@ async fn clean_up(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error
                 } else {
                     String::new()
                 })
-            },
+            }
+            Self::Keys { user, keys } => {
+                let removed = ctx
+                    .snowflake(
+                        "unset_public_key",
+                        keypair::unset_registered(&client.api, &user, &keys),
+                    )
+                    .await?;
+                Ok(if removed.is_empty() {
+                    " (none was registered any more)".to_owned()
+                } else {
+                    format!(" ({})", removed.join(", "))
+                })
+            }
+        }
+    }
+}
+
+async fn clean_up(token: &SnowflakeToken, ctx: &Context) -> Result<Action, Error> {
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    let name = token.metadata.name.clone().unwrap_or_default();
+    let uid = token.metadata.uid.clone().unwrap_or_default();
+    if !finalizer::has(token) {
+        ctx.metrics.forget(KIND, &namespace, &name);
+        ctx.forget(&uid);
+        return Ok(Action::await_change());
+    }
+    let status = token.status.clone().unwrap_or_default();
+    if let (DeletionPolicy::Delete, Some(issued)) =
+        (token.spec.deletion_policy, Issued::of(token, &status))
+    {
+        let what = issued.what();
+        let removal = issued.removal(&what);
+        let retry = finalizer::remove_in_snowflake(
+            ctx,
+            token,
+            &token.spec.connection_ref.name,
+            &removal,
+            |client| async move { issued.remove(ctx, &client).await },
         )
         .await;
         if let Some(retry) = retry {

@@ -51,24 +51,11 @@ pub async fn converge(
         .renew_before()
         .map_err(|e| Error::InvalidSpec(format!("programmaticAccessToken.renewBefore: {e}")))?;
     next.token_name = Some(token_name.clone());
-    let requested = token
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ROTATE_ANNOTATION))
-        .cloned();
-    // Answered already, by the status or (when the cached status lags behind this
-    // process's last write) by memory, or by the value in the Secret (when this process
-    // died before it wrote the status): the status then catches up.
-    let answered_by_secret = match &observed.held {
-        Held::Intact(v) => v.answers_rotate.is_some() && v.answers_rotate == requested,
-        _ => false,
+    let answered_by = match &observed.held {
+        Held::Intact(v) => v.answers_rotate.as_deref(),
+        _ => None,
     };
-    if requested.is_some() && (requested == ctx.honoured(&uid) || answered_by_secret) {
-        next.last_rotate_request.clone_from(&requested);
-    }
-    let honoured = next.last_rotate_request.clone();
-    let rotate_requested = requested.is_some() && requested != honoured;
+    let (requested, rotate_requested) = super::rotate_request(ctx, token, &uid, answered_by, next);
     let mut run = Run {
         ctx,
         token,

@@ -7,10 +7,15 @@ use k8s_openapi::api::core::v1::Secret;
 use secrecy::SecretString;
 
 use crate::api::keys::{
-    ANSWERS_ROTATE_ANNOTATION, EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, OAUTH_ROLE_ANNOTATION,
-    REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_NAME_ANNOTATION, VALUE_SHA256_ANNOTATION,
+    ANSWERS_ROTATE_ANNOTATION, EXPIRES_AT_ANNOTATION, ISSUED_AT_ANNOTATION, KEY_BITS_ANNOTATION,
+    KEY_FINGERPRINT_ANNOTATION, KEY_SLOT_ANNOTATION, OAUTH_ROLE_ANNOTATION,
+    PREVIOUS_KEY_FINGERPRINT_ANNOTATION, PREVIOUS_KEY_REMOVAL_ANNOTATION,
+    PREVIOUS_KEY_SLOT_ANNOTATION, REFRESH_TOKEN_SHA256_ANNOTATION, TOKEN_NAME_ANNOTATION,
+    VALUE_SHA256_ANNOTATION,
 };
-use crate::controller::secret::value_digest;
+use crate::controller::secret::{
+    KEY_PAIR_VALUE_KEY, KeyRecord, PASSPHRASE_KEY, RetiringKey, value_digest,
+};
 
 /// The credential a Secret holds, as far as its record and value agree.
 pub enum Held {
@@ -65,6 +70,11 @@ fn annotation<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// When the credential in `secret` was issued, by its record.
+pub fn issued_at(secret: Option<&Secret>) -> Option<Timestamp> {
+    annotation(secret?, ISSUED_AT_ANNOTATION).and_then(|t| t.parse().ok())
+}
+
 /// Reads what `secret` holds under `value_key` (`password` or `access_token`).
 pub fn held(secret: Option<&Secret>, value_key: &str) -> Held {
     let Some(secret) = secret else {
@@ -94,6 +104,122 @@ pub fn held(secret: Option<&Secret>, value_key: &str) -> Held {
             })
         }
         _ => Held::Unknown,
+    }
+}
+
+/// The key pair a Secret holds, as far as its record and value agree.
+pub enum HeldKeyPair {
+    /// No Secret.
+    Missing,
+    /// A Secret of this token whose key is not one the operator recorded; the
+    /// fingerprints its record still names (keys the operator registered, which consumers
+    /// may have read before the edit).
+    Unknown {
+        /// Fingerprints named by the record.
+        recorded: Vec<String>,
+    },
+    /// The key the operator wrote, intact.
+    Intact(KeyPairValue),
+}
+
+/// An intact key pair.
+pub struct KeyPairValue {
+    /// The private key (PEM).
+    pub private_key: SecretString,
+    /// The passphrase of an encrypted key.
+    pub passphrase: Option<SecretString>,
+    /// Its slot and the previous key, by the record.
+    pub record: KeyRecord,
+    /// When it was written.
+    pub issued_at: Timestamp,
+    /// The rotate request it answers.
+    pub answers_rotate: Option<String>,
+}
+
+impl KeyPairValue {
+    /// Whether the key is passphrase-encrypted PKCS#8.
+    pub fn encrypted(&self) -> bool {
+        use secrecy::ExposeSecret as _;
+        self.private_key
+            .expose_secret()
+            .contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    }
+}
+
+impl std::fmt::Debug for HeldKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing => f.write_str("Missing"),
+            Self::Unknown { recorded } => f
+                .debug_struct("Unknown")
+                .field("recorded", recorded)
+                .finish(),
+            Self::Intact(v) => f
+                .debug_struct("Intact")
+                .field("record", &v.record)
+                .field("issued_at", &v.issued_at)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+fn data_text(secret: &Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|data| data.get(key))
+        .and_then(|v| String::from_utf8(v.0.clone()).ok())
+        .filter(|v| !v.is_empty())
+}
+
+/// Reads the key pair `secret` holds.
+pub fn held_key_pair(secret: Option<&Secret>) -> HeldKeyPair {
+    let Some(secret) = secret else {
+        return HeldKeyPair::Missing;
+    };
+    let fingerprint = annotation(secret, KEY_FINGERPRINT_ANNOTATION).map(str::to_owned);
+    let previous = match (
+        annotation(secret, PREVIOUS_KEY_FINGERPRINT_ANNOTATION),
+        annotation(secret, PREVIOUS_KEY_SLOT_ANNOTATION).and_then(|s| s.parse().ok()),
+        annotation(secret, PREVIOUS_KEY_REMOVAL_ANNOTATION).and_then(|t| t.parse().ok()),
+    ) {
+        (Some(fp), Some(slot @ (1 | 2)), Some(removal_at)) => Some(RetiringKey {
+            fingerprint: fp.to_owned(),
+            slot,
+            removal_at,
+        }),
+        _ => None,
+    };
+    let private_key = data_text(secret, KEY_PAIR_VALUE_KEY);
+    let passphrase = data_text(secret, PASSPHRASE_KEY);
+    let digest = annotation(secret, VALUE_SHA256_ANNOTATION);
+    let slot = annotation(secret, KEY_SLOT_ANNOTATION).and_then(|s| s.parse::<u8>().ok());
+    let bits = annotation(secret, KEY_BITS_ANNOTATION).and_then(|s| s.parse().ok());
+    let issued_at = annotation(secret, ISSUED_AT_ANNOTATION).and_then(|t| t.parse().ok());
+    match (private_key, digest, &fingerprint, slot, bits, issued_at) {
+        (Some(pem), Some(digest), Some(fp), Some(slot @ (1 | 2)), Some(bits), Some(issued_at))
+            if value_digest(&pem) == digest
+                && (passphrase.is_some() || !pem.contains("BEGIN ENCRYPTED PRIVATE KEY")) =>
+        {
+            HeldKeyPair::Intact(KeyPairValue {
+                private_key: SecretString::from(pem),
+                passphrase: passphrase.map(SecretString::from),
+                record: KeyRecord {
+                    fingerprint: fp.clone(),
+                    slot,
+                    bits,
+                    previous,
+                },
+                issued_at,
+                answers_rotate: annotation(secret, ANSWERS_ROTATE_ANNOTATION).map(str::to_owned),
+            })
+        }
+        _ => HeldKeyPair::Unknown {
+            recorded: fingerprint
+                .into_iter()
+                .chain(previous.map(|p| p.fingerprint))
+                .collect(),
+        },
     }
 }
 
