@@ -51,14 +51,14 @@ pub struct TokenLabels {
     pub namespace: String,
     /// Name of the SnowflakeToken.
     pub name: String,
-    /// `ProgrammaticAccessToken` or `OAuth`.
+    /// `ProgrammaticAccessToken`, `OAuth` or `KeyPair`.
     pub r#type: &'static str,
 }
 
 /// Why a new value was written.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RotationLabels {
-    /// `ProgrammaticAccessToken` or `OAuth`.
+    /// `ProgrammaticAccessToken`, `OAuth` or `KeyPair`.
     pub r#type: &'static str,
     /// A bounded cause (`Minted`, `Due`, `Requested`, `SecretRepaired`, ...).
     pub cause: &'static str,
@@ -266,7 +266,7 @@ impl Metrics {
             name: name.to_owned(),
         });
         if kind == "SnowflakeToken" {
-            for type_ in ["ProgrammaticAccessToken", "OAuth"] {
+            for type_ in ["ProgrammaticAccessToken", "OAuth", "KeyPair"] {
                 let labels = TokenLabels {
                     namespace: namespace.to_owned(),
                     name: name.to_owned(),

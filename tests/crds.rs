@@ -62,6 +62,7 @@ async fn examples_are_accepted_and_defaulted() {
         "service-user.yaml",
         "token-pat.yaml",
         "token-oauth.yaml",
+        "token-keypair.yaml",
     ] {
         // kubectl validates strictly: an unknown field in an example fails here too.
         kubectl_ok(
@@ -120,6 +121,26 @@ async fn defaults_are_applied_by_the_api_server() {
     assert_eq!(pat.days_to_expiry, 15);
     assert_eq!(pat.rotated_token_grace_period_hours, 24);
     assert_eq!(token.spec.secret.type_.as_str(), "Opaque");
+
+    let key_pair = json!({
+        "connectionRef": {"name": "prod"},
+        "user": {"name": "LOADER_SVC"},
+        "keyPair": {},
+    });
+    api.create(
+        &PostParams::default(),
+        &dynamic(&ar, "minimal-key", key_pair),
+    )
+    .await
+    .expect("minimal key-pair token accepted");
+    let stored = typed.get("minimal-key").await.expect("stored");
+    let key_pair = stored.spec.key_pair.expect("key pair");
+    assert_eq!(key_pair.key_size, 2048);
+    assert_eq!(
+        key_pair.format,
+        snowflake_token_operator::api::PrivateKeyFormat::Pkcs8
+    );
+    assert!(key_pair.verify_before_swap);
 }
 
 #[tokio::test]
@@ -398,13 +419,37 @@ fn undocumented(schema: &Value, path: &str, missing: &mut Vec<String>) {
     }
 }
 
+/// The group's OpenAPI v3 document (what `kubectl explain` reads), once it describes the
+/// three kinds: the API server publishes it shortly after the CRDs are established, not
+/// at once (404 until then).
+async fn published_openapi(plane: &ControlPlane) -> Value {
+    let client = plane.client().await;
+    support::wait_for(
+        std::time::Duration::from_secs(60),
+        "the group's OpenAPI v3 document",
+        || async {
+            let request =
+                http::Request::get("/openapi/v3/apis/snowflake-token-operator.io/v1alpha1")
+                    .body(Vec::new())
+                    .expect("request");
+            let document: Value = client.request(request).await.ok()?;
+            let schemas = &document["components"]["schemas"];
+            [
+                "SnowflakeConnection",
+                "SnowflakeServiceUser",
+                "SnowflakeToken",
+            ]
+            .iter()
+            .all(|kind| schemas[format!("io.snowflake-token-operator.v1alpha1.{kind}")].is_object())
+            .then_some(document)
+        },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn the_published_schema_describes_every_field() {
-    let client = plane().client().await;
-    let request = http::Request::get("/openapi/v3/apis/snowflake-token-operator.io/v1alpha1")
-        .body(Vec::new())
-        .expect("request");
-    let document: Value = client.request(request).await.expect("OpenAPI v3 document");
+    let document = published_openapi(plane()).await;
     for kind in [
         "SnowflakeConnection",
         "SnowflakeServiceUser",
@@ -431,7 +476,16 @@ async fn the_published_schema_describes_every_field() {
 #[tokio::test]
 async fn kubectl_explain_shows_descriptions() {
     let plane = plane();
+    published_openapi(plane).await;
     let cases = [
+        (
+            "sftoken.spec.keyPair.gracePeriod",
+            "the previous key stays registered",
+        ),
+        (
+            "sftoken.status.pendingPublicKeyFingerprint",
+            "Recorded before the public key is registered",
+        ),
         (
             "sftoken.spec.programmaticAccessToken.renewBefore",
             "Renew this long before",

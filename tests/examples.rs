@@ -297,11 +297,13 @@ fn keys(secret: &Secret) -> BTreeSet<String> {
         .collect()
 }
 
-/// The credential of the Secret, as the operator writes it, and whether it is a PAT.
-fn credential(token: &SnowflakeToken) -> (&'static str, bool) {
+/// The Secret key of the credential, the sample credential the checks render, and whether
+/// it is a PAT.
+fn credential(token: &SnowflakeToken) -> (&'static str, &'static str, bool) {
     match token.spec.credential() {
-        Some(Credential::OAuth(_)) => (ACCESS_TOKEN, false),
-        _ => (PAT, true),
+        Some(Credential::OAuth(_)) => ("access_token", ACCESS_TOKEN, false),
+        Some(Credential::KeyPair(_)) => ("private_key", PRIVATE_KEY, false),
+        _ => ("password", PAT, true),
     }
 }
 
@@ -658,6 +660,7 @@ async fn every_example_is_accepted_by_the_api_server_in_a_namespace_of_its_own()
         "consumer-python.yaml",
         "consumer-snowflake-cli.yaml",
         "service-user.yaml",
+        "token-keypair.yaml",
         "token-oauth.yaml",
         "token-pat.yaml",
     ] {
@@ -1060,13 +1063,12 @@ fn every_template_renders_and_parses_as_its_tool_reads_it() {
     let examples = Examples::load();
     let mut seen = BTreeSet::new();
     for (file, token) in examples.tokens() {
-        let (secret_value, pat) = credential(&token);
+        let (credential_key, secret_value, pat) = credential(&token);
         for target in TARGETS {
             let content = content(&examples, &token, target);
             let secret = rendered(&examples, &token, target);
             let token_name = token.metadata.name.clone().unwrap_or_default();
             // The credential is where the operator recognises it, whatever the templates.
-            let credential_key = if pat { "password" } else { "access_token" };
             assert_eq!(text(&secret, credential_key), secret_value);
             for key in token.spec.secret.template.keys() {
                 let what = format!("examples/{file}: token {token_name}, key {key} ({target:?})");
@@ -1540,7 +1542,39 @@ async fn the_operator_turns_every_example_token_into_the_secret_its_consumer_rea
     let mut checked = 0;
     for (file, token) in examples.tokens() {
         let token_name = token.metadata.name.clone().unwrap_or_default();
-        let (_, pat) = credential(&token);
+        let (_, _, pat) = credential(&token);
+        if let Some(Credential::KeyPair(_)) = token.spec.credential() {
+            // A key pair is generated and registered at once: its Secret holds a key that
+            // decrypts with the passphrase beside it, whose fingerprint it records.
+            let secret = support::wait_for(
+                Duration::from_secs(60),
+                &format!("key-pair token {token_name} of examples/{file} Ready with its Secret"),
+                || async {
+                    let live = tokens.get(&token_name).await.ok()?;
+                    live.status?
+                        .conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+                        .then_some(())?;
+                    secrets.get_opt(&token.secret_name()).await.ok()?
+                },
+            )
+            .await;
+            let passphrase = secret
+                .data
+                .as_ref()
+                .and_then(|d| d.contains_key("private_key_passphrase").then_some(()))
+                .map(|()| SecretString::from(text(&secret, "private_key_passphrase")));
+            let key = snowflake_token_operator::snowflake::PrivateKey::from_pem(
+                &text(&secret, "private_key"),
+                passphrase.as_ref(),
+            )
+            .unwrap_or_else(|e| panic!("examples/{file}: the key in the Secret: {e}"));
+            assert_eq!(key.fingerprint(), text(&secret, "public_key_fingerprint"));
+            let expected = rendered(&examples, &token, Target::AsInTheExample);
+            assert_eq!(keys(&secret), keys(&expected), "examples/{file}: keys");
+            continue;
+        }
         if !pat {
             // An OAuth token waits for a person's consent (`authorize`), and says so.
             support::wait_for(

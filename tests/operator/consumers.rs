@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use secrecy::SecretString;
 use serde_json::json;
@@ -296,40 +296,23 @@ pub async fn assert_chains_intact(env: &Env, oauth: &[&str]) {
     );
 }
 
-/// No credential of `seen` (plus the refresh tokens of `oauth`) in the events and
-/// statuses of the namespace, nor in `logs` (named texts).
+/// No credential of `seen` (plus the refresh tokens of `oauth`, and the namespace's
+/// Secrets) in the events, statuses and operator logs of the namespace, nor in `logs`
+/// (named texts).
 pub async fn assert_nothing_leaked(
     env: &Env,
     seen: &HashSet<String>,
     oauth: &[&str],
     logs: Vec<(String, String)>,
 ) {
+    assert!(!seen.is_empty(), "no credential seen");
     let mut seen = seen.clone();
     for name in oauth {
         seen.extend(data(env, &format!("{name}-refresh"), "refresh_token").await);
     }
-    let mut places = logs;
-    let events = env
-        .api::<Event>()
-        .list(&Default::default())
-        .await
-        .expect("events");
-    places.push((
-        "events".into(),
-        serde_json::to_string(&events.items).expect("json"),
-    ));
-    let tokens = env
-        .api::<SnowflakeToken>()
-        .list(&Default::default())
-        .await
-        .expect("tokens");
-    places.push((
-        "statuses".into(),
-        serde_json::to_string(&tokens.items).expect("json"),
-    ));
-    assert!(!seen.is_empty(), "no credential seen");
-    for (place, text) in &places {
-        let found = seen.iter().filter(|v| text.contains(v.as_str())).count();
-        assert_eq!(found, 0, "{found} credentials appear in {place}");
-    }
+    let leaks = crate::hygiene::leaks_of(&env.client, env.ns(), &seen, logs).await;
+    assert!(
+        leaks.is_empty(),
+        "credentials appear where none may: {leaks:?}"
+    );
 }

@@ -7,6 +7,7 @@
 //! All tests of the binary log into one buffer (a subscriber is global); each test looks
 //! only for its own namespace's credentials, which no other test holds.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -97,7 +98,19 @@ async fn credentials(client: &kube::Client, namespace: &str) -> Vec<String> {
 
 /// Where the credentials of `namespace` appear but must not: `(place, how many)`.
 pub async fn leaks(client: &kube::Client, namespace: &str) -> Vec<(String, usize)> {
-    let credentials = credentials(client, namespace).await;
+    leaks_of(client, namespace, &HashSet::new(), Vec::new()).await
+}
+
+/// [`leaks`], also looking for `more` credentials (values consumers saw, rotated out since)
+/// and in `more_places` (named texts, such as an operator process's log files).
+pub async fn leaks_of(
+    client: &kube::Client,
+    namespace: &str,
+    more: &HashSet<String>,
+    more_places: Vec<(String, String)>,
+) -> Vec<(String, usize)> {
+    let mut credentials = credentials(client, namespace).await;
+    credentials.extend(more.iter().cloned());
     // A PEM line also appears base64-encoded (the Secret's own data) only in Secrets,
     // which are not searched; a token could be logged encoded, so search that too.
     let needles: Vec<String> = credentials
@@ -109,12 +122,17 @@ pub async fn leaks(client: &kube::Client, namespace: &str) -> Vec<(String, usize
             ]
         })
         .collect();
-    let mut places = vec![];
+    let mut places = more_places;
     let events: Api<Event> = Api::namespaced(client.clone(), namespace);
     if let Ok(events) = events.list(&ListParams::default()).await {
         places.push(("events".to_owned(), json(&events.items)));
     }
-    places.push(("statuses".to_owned(), statuses(client, namespace).await));
+    let statuses = [
+        statuses::<SnowflakeToken>(client, namespace).await,
+        statuses::<SnowflakeServiceUser>(client, namespace).await,
+        statuses::<SnowflakeConnection>(client, namespace).await,
+    ];
+    places.push(("statuses".to_owned(), statuses.concat()));
     places.push(("the operator's logs".to_owned(), capture(DEBUG).text()));
     places
         .into_iter()
@@ -125,27 +143,26 @@ pub async fn leaks(client: &kube::Client, namespace: &str) -> Vec<(String, usize
         .collect()
 }
 
-async fn statuses(client: &kube::Client, namespace: &str) -> String {
-    let mut text = String::new();
-    let tokens: Api<SnowflakeToken> = Api::namespaced(client.clone(), namespace);
-    if let Ok(list) = tokens.list(&ListParams::default()).await {
-        text.push_str(&json(
-            &list.items.iter().map(|t| &t.status).collect::<Vec<_>>(),
-        ));
-    }
-    let users: Api<SnowflakeServiceUser> = Api::namespaced(client.clone(), namespace);
-    if let Ok(list) = users.list(&ListParams::default()).await {
-        text.push_str(&json(
-            &list.items.iter().map(|t| &t.status).collect::<Vec<_>>(),
-        ));
-    }
-    let connections: Api<SnowflakeConnection> = Api::namespaced(client.clone(), namespace);
-    if let Ok(list) = connections.list(&ListParams::default()).await {
-        text.push_str(&json(
-            &list.items.iter().map(|t| &t.status).collect::<Vec<_>>(),
-        ));
-    }
-    text
+/// The statuses of every `K` of the namespace, as JSON text.
+async fn statuses<K>(client: &kube::Client, namespace: &str) -> String
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + serde::Serialize,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let Ok(list) = api.list(&ListParams::default()).await else {
+        return String::new();
+    };
+    let statuses: Vec<serde_json::Value> = list
+        .items
+        .iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .map(|o| o["status"].clone())
+        .collect();
+    json(&statuses)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {

@@ -140,10 +140,12 @@ fn status(token: &SnowflakeToken) -> snowflake_token_operator::api::SnowflakeTok
 async fn a_key_pair_logs_in_and_rotates_through_the_other_slot_with_overlap() {
     let env = Env::new("keypair-rotate").await;
     env.ready_connection().await;
+    env.apply::<k8s_openapi::api::apps::v1::Deployment>(crate::pat::deployment("etl"))
+        .await;
     env.apply::<SnowflakeToken>(key_pair_token(
         "loader",
         json!({"format": "EncryptedPKCS8", "rotationPeriod": "720h", "gracePeriod": "24h"}),
-        json!({}),
+        json!({"rolloutRestartTargets": [{"kind": "Deployment", "name": "etl"}]}),
     ))
     .await;
     let token: SnowflakeToken = env.wait_ready("loader", "True", Some("Minted")).await;
@@ -187,6 +189,9 @@ async fn a_key_pair_logs_in_and_rotates_through_the_other_slot_with_overlap() {
     );
     assert_eq!(slots(&env), [Some(first.fingerprint.clone()), None]);
     env.wait_event("loader", "Minted").await;
+    let first_restart = crate::pat::restarted_at(&env, "etl")
+        .await
+        .expect("restarted for the first key");
 
     // A rotation on request: the new key in the other slot, both keys work.
     request_rotation(&env, "loader", "now-1").await;
@@ -205,6 +210,28 @@ async fn a_key_pair_logs_in_and_rotates_through_the_other_slot_with_overlap() {
             Some(first.fingerprint.clone()),
             Some(second.fingerprint.clone())
         ]
+    );
+    let second_restart = crate::pat::restarted_at(&env, "etl").await;
+    assert!(
+        second_restart.is_some() && second_restart != Some(first_restart),
+        "the workload restarted for the new key"
+    );
+    let metrics = env.metrics.encode();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("snowflake_token_rotations_total{")
+                && l.contains("type=\"KeyPair\"")
+                && l.contains("cause=\"Rotated\"")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("snowflake_token_renewal_timestamp_seconds{")
+                && l.contains("name=\"loader\"")
+                && l.contains("type=\"KeyPair\"")
+        ),
+        "{metrics}"
     );
     // The official connector logs in with either key during the grace period.
     for (connector, logins) in connector_logins_with(&env, &[&first, &second]).await {
@@ -308,6 +335,11 @@ async fn a_key_a_person_registered_is_left_alone_and_a_blocked_rotation_said() {
     env.delete::<SnowflakeToken>("loader").await;
     env.gone::<SnowflakeToken>("loader").await;
     assert_eq!(slots(&env), [Some(person.fingerprint.clone()), None]);
+    let metrics = env.metrics.encode();
+    assert!(
+        !metrics.contains("name=\"loader\",type=\"KeyPair\""),
+        "the deleted token's series are gone: {metrics}"
+    );
     for (connector, logins) in connector_logins_with(&env, &[&ours]).await {
         assert_eq!(logins, [refused()], "{connector}: the unset key is refused");
     }

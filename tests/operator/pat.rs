@@ -41,7 +41,7 @@ fn bi() -> serde_json::Value {
     json!({"serviceUserRef": {"name": "bi"}})
 }
 
-fn deployment(name: &str) -> serde_json::Value {
+pub fn deployment(name: &str) -> serde_json::Value {
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -56,7 +56,7 @@ fn deployment(name: &str) -> serde_json::Value {
     })
 }
 
-async fn restarted_at(env: &Env, name: &str) -> Option<String> {
+pub async fn restarted_at(env: &Env, name: &str) -> Option<String> {
     let deployment = env.api::<Deployment>().get(name).await.expect("deployment");
     deployment
         .spec?
@@ -267,14 +267,7 @@ async fn a_restart_after_the_secret_write_and_before_the_status_write_rotates_no
 #[tokio::test]
 async fn a_disabled_token_is_never_re_enabled_and_replaced_on_request() {
     let env = Env::new("pat-disabled").await;
-    ready_user(&env).await;
-    env.apply::<SnowflakeToken>(pat_token(
-        "pbi",
-        bi(),
-        json!({"roleRestriction": "ANALYST"}),
-        json!({}),
-    ))
-    .await;
+    let first = ready_pbi(&env).await;
     env.apply::<SnowflakeToken>(pat_token(
         "auto",
         bi(),
@@ -282,9 +275,7 @@ async fn a_disabled_token_is_never_re_enabled_and_replaced_on_request() {
         json!({}),
     ))
     .await;
-    env.wait_ready::<SnowflakeToken>("pbi", "True", None).await;
     env.wait_ready::<SnowflakeToken>("auto", "True", None).await;
-    let first = env.wait_password("pbi", None).await;
     let auto_first = env.wait_password("auto", None).await;
 
     // Snowflake disables both (as after finding them in a public repository).
@@ -385,16 +376,7 @@ async fn delete_revokes_the_token_and_its_rotated_values_and_retain_keeps_it() {
 #[tokio::test]
 async fn a_steady_state_reconcile_makes_no_writes() {
     let env = Env::new("pat-noop").await;
-    ready_user(&env).await;
-    env.apply::<SnowflakeToken>(pat_token(
-        "pbi",
-        bi(),
-        json!({"roleRestriction": "ANALYST"}),
-        json!({}),
-    ))
-    .await;
-    env.wait_ready::<SnowflakeToken>("pbi", "True", None).await;
-    env.wait_password("pbi", None).await;
+    ready_pbi(&env).await;
     // Let the reconcile triggered by its own Secret write finish.
     let settled = || async {
         let before = env.requests.writes().len();

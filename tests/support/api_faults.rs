@@ -186,17 +186,18 @@ where
             .uri()
             .query()
             .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
-        let mut cuts = self.faults.0.cuts.subscribe();
-        cuts.mark_unchanged();
+        // Only watches subscribe to the cuts, so that `open_watches` counts watches.
+        let cuts = watch.then(|| {
+            let mut cuts = self.faults.0.cuts.subscribe();
+            cuts.mark_unchanged();
+            cuts
+        });
         let answer = self.inner.call(request);
         Box::pin(async move {
             let answer = answer.await.map_err(Into::into)?;
-            Ok(answer.map(|body| {
-                if watch {
-                    cuttable(body, cuts)
-                } else {
-                    body.map_err(Into::into).boxed_unsync()
-                }
+            Ok(answer.map(|body| match cuts {
+                Some(cuts) => cuttable(body, cuts),
+                None => body.map_err(Into::into).boxed_unsync(),
             }))
         })
     }

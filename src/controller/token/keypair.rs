@@ -246,6 +246,20 @@ pub async fn converge(
     }
 }
 
+/// When to reconcile again: at the rotation, the previous key's removal or the drift
+/// check, whichever comes first. A rotation that is blocked (no free slot) waits for the
+/// check instead: its time has passed, and looking again at once would ask Snowflake in
+/// a loop.
+fn next_wake(
+    rotation_at: Timestamp,
+    check: Timestamp,
+    removal: Timestamp,
+    blocked: bool,
+) -> Timestamp {
+    let rotation = if blocked { Timestamp::MAX } else { rotation_at };
+    rotation.min(check).min(removal)
+}
+
 /// When the token is next compared with Snowflake after a check at `last`.
 fn next_check(ctx: &Context, uid: &str, last: Timestamp) -> Timestamp {
     let interval = ctx.config.drift_interval;
@@ -388,7 +402,7 @@ impl Run<'_> {
     fn slots_taken(&self, slot: KeySlot, fingerprint: &str, slots: &PublicKeys) -> Error {
         let name = self.token.metadata.name.as_deref().unwrap_or_default();
         Error::KeySlotsTaken(format!(
-            "both public-key slots of user {} hold keys this token did not register (RSA_PUBLIC_KEY {}, RSA_PUBLIC_KEY_2 {}); the operator never replaces a key someone else registered: unset one that is no longer used (ALTER USER {} UNSET {slot} removes {fingerprint}), then `snowflake-token-operator rotate {name}` or wait for the next check",
+            "both public-key slots of user {} hold keys this token did not register (RSA_PUBLIC_KEY {}, RSA_PUBLIC_KEY_2 {}: a person's, or another key-pair SnowflakeToken's; a user can have one); the operator never replaces a key someone else registered: unset one that is no longer used (ALTER USER {} UNSET {slot} removes {fingerprint}), then `snowflake-token-operator rotate {name}` or wait for the next check",
             self.user(),
             slots.first.as_deref().unwrap_or("empty"),
             slots.second.as_deref().unwrap_or("empty"),
@@ -398,7 +412,7 @@ impl Run<'_> {
 
     fn blocked(&mut self, next: &mut SnowflakeTokenStatus, slot: KeySlot, fingerprint: &str) {
         let message = format!(
-            "a new key is due but {slot} of user {} holds a key this token did not register ({fingerprint}), and the other slot holds the key in force: unset {slot} if it is no longer used (ALTER USER {} UNSET {slot}); the current key keeps working meanwhile",
+            "a new key is due but {slot} of user {} holds a key this token did not register ({fingerprint}: a person's, or another key-pair SnowflakeToken's; a user can have one), and the other slot holds the key in force: unset {slot} if it is no longer used (ALTER USER {} UNSET {slot}); the current key keeps working meanwhile",
             self.user(),
             self.user()
         );
@@ -530,9 +544,12 @@ impl Run<'_> {
                 )
             })
             .unwrap_or_default();
-        self.events.push((
-            EventType::Normal,
-            verb.0,
+        // First: the metrics take the first Normal event for the rotation's cause.
+        self.events.insert(
+            0,
+            (
+                EventType::Normal,
+                verb.0,
             format!(
                 "key pair of user {} {} ({}): {fingerprint} in {slot}, private key in Secret {}{retiring}",
                 self.user(),
@@ -540,9 +557,11 @@ impl Run<'_> {
                 cause.as_str(),
                 self.token.secret_name()
             ),
-        ));
+            ),
+        );
         let now = self.now;
         let mut progress = self.finish(next, &record, now, period, verb.0, false);
+
         progress.restart_for = Some(now.to_string());
         progress.new_value = true;
         Ok(progress)
@@ -571,7 +590,8 @@ impl Run<'_> {
         )
         .await?;
         next.pending_public_key_fingerprint = None;
-        Ok(self.finish(next, &record, value.issued_at, period, "UpToDate", true))
+        let blocked = plan.blocked.is_some();
+        Ok(self.finish(next, &record, value.issued_at, period, "UpToDate", blocked))
     }
 
     async fn write(
@@ -653,8 +673,9 @@ impl Run<'_> {
         issued_at: Timestamp,
         period: std::time::Duration,
         reason: &'static str,
-        keep_if_ready: bool,
+        blocked: bool,
     ) -> Progress {
+        let keep_if_ready = reason == "UpToDate";
         let due = issued_at
             .checked_add(SignedDuration::try_from(period).unwrap_or(SignedDuration::MAX))
             .unwrap_or(Timestamp::MAX);
@@ -699,7 +720,7 @@ impl Run<'_> {
                 ),
                 keep_if_ready,
             },
-            requeue_at: rotation_at.min(check).min(removal),
+            requeue_at: next_wake(rotation_at, check, removal, blocked),
             events: self.events,
             restart_for: None,
             new_value: false,
@@ -758,5 +779,16 @@ mod tests {
         };
         assert_eq!(registered_by(&status), ["SHA256:a", "SHA256:b", "SHA256:c"]);
         assert!(registered_by(&SnowflakeTokenStatus::default()).is_empty());
+    }
+
+    #[test]
+    fn a_blocked_rotation_waits_for_the_check_instead_of_looping() {
+        let at = |t: &str| -> Timestamp { t.parse().expect("timestamp") };
+        let past = at("2026-06-01T00:00:00Z");
+        let check = at("2026-06-02T01:00:00Z");
+        let removal = at("2026-06-02T00:30:00Z");
+        assert_eq!(next_wake(past, check, Timestamp::MAX, false), past);
+        assert_eq!(next_wake(past, check, Timestamp::MAX, true), check);
+        assert_eq!(next_wake(past, check, removal, true), removal);
     }
 }
