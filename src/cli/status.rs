@@ -878,14 +878,13 @@ mod tests {
 
     /// A token named `name` in `ns` with `status` (PAT unless the status says OAuth).
     fn token(ns: &str, name: &str, status: serde_json::Value) -> Row {
-        let oauth = status["credentialType"] == "OAuth";
-        let credential = if oauth {
-            serde_json::json!({"oauth": {
+        let credential = match status["credentialType"].as_str() {
+            Some("OAuth") => serde_json::json!({"oauth": {
                 "clientSecretRef": {"name": "client"},
                 "refreshTokenSecretRef": {"name": "refresh", "key": "refresh_token"},
-            }})
-        } else {
-            serde_json::json!({"programmaticAccessToken": {}})
+            }}),
+            Some("KeyPair") => serde_json::json!({"keyPair": {}}),
+            _ => serde_json::json!({"programmaticAccessToken": {}}),
         };
         let mut spec =
             serde_json::json!({"connectionRef": {"name": "prod"}, "user": {"name": "bi_svc"}});
@@ -1009,6 +1008,39 @@ mod tests {
         }
         assert!(parse_timeout("0s").is_err());
         assert_eq!(parse_timeout("5s"), Ok(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_key_pair_has_no_deadline_and_a_blocked_rotation_needs_attention() {
+        let key_pair = |warnings: Vec<Warning>| {
+            let mut row = token(
+                "etl",
+                "loader",
+                serde_json::json!({
+                    "conditions": [ready("True", "Rotated", "key in Secret")],
+                    "credentialType": "KeyPair",
+                    "userName": "LOADER_SVC",
+                    "renewalTime": time(-D),
+                    "publicKeyFingerprint": "SHA256:abc",
+                    "publicKeySlot": 2,
+                }),
+            );
+            row.warnings = warnings;
+            row
+        };
+        let fine = key_pair(vec![]);
+        assert_eq!(fine.credential_type, Some(TokenType::KeyPair));
+        assert_eq!(deadline(&fine), None, "keys do not expire");
+        assert!(assess(&fine, now(), WINDOW).is_empty());
+        let blocked = key_pair(vec![Warning {
+            type_: ROTATION_BLOCKED.into(),
+            reason: "KeySlotsTaken".into(),
+            message: "RSA_PUBLIC_KEY holds a key this token did not register".into(),
+        }]);
+        assert_eq!(
+            assess(&blocked, now(), WINDOW),
+            ["rotation blocked (KeySlotsTaken)"]
+        );
     }
 
     #[test]

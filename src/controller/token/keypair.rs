@@ -493,6 +493,11 @@ impl Run<'_> {
             Some(p) if p.removal_at <= self.now => (None, Some(p)),
             other => (other, None),
         };
+        // To the nanosecond, not whole seconds like the rest: the issue time tells one key
+        // of the Secret from the next (the restart annotation, the check that the Secret
+        // cache caught up), and two keys can be written within one second (a rotate or
+        // revoke request right after a rotation).
+        let issued_at = self.ctx.config.clock.now();
         let record = KeyRecord {
             fingerprint: fingerprint.clone(),
             slot: slot.number(),
@@ -510,11 +515,11 @@ impl Run<'_> {
             &generated.pem,
             generated.passphrase.as_ref(),
             &record,
-            self.now,
+            issued_at,
             answers_rotate,
         )
         .await?;
-        self.ctx.mark_written(&self.uid, self.now);
+        self.ctx.mark_written(&self.uid, issued_at);
         if let Some(retired) = &retire_now
             && let Some(retired_slot) = KeySlot::from_number(retired.slot)
         {
@@ -526,7 +531,7 @@ impl Run<'_> {
             self.ctx.honour(&self.uid, request);
         }
         next.last_rotate_request = requested;
-        next.last_rotation_time = Some(Time(self.now));
+        next.last_rotation_time = Some(Time(issued_at));
         let verb = match cause {
             Cause::New | Cause::Revoked => (reason::MINTED, "registered"),
             Cause::SecretLost | Cause::KeyMissing => ("SecretRepaired", "registered again"),
@@ -559,7 +564,7 @@ impl Run<'_> {
             ),
             ),
         );
-        let now = self.now;
+        let now = issued_at;
         let mut progress = self.finish(next, &record, now, period, verb.0, false);
 
         progress.restart_for = Some(now.to_string());
