@@ -23,7 +23,7 @@ use super::keypair_policy::{self, Cause, Facts, HeldKey, Known, Plan, SlotState}
 use super::record::{self, HeldKeyPair};
 use super::{Observed, Progress, Readiness, Resolved};
 use crate::api::conditions::reason;
-use crate::api::keys::{REVOKE_HOLD_ANNOTATION, ROTATE_ANNOTATION};
+use crate::api::keys::REVOKE_HOLD_ANNOTATION;
 use crate::api::{KeyPairSpec, PrivateKeyFormat, SnowflakeToken, SnowflakeTokenStatus};
 use crate::controller::context::Context;
 use crate::controller::error::Error;
@@ -504,19 +504,13 @@ impl Run<'_> {
             bits: generated.key.bits(),
             previous,
         };
-        let answers_rotate = self
-            .token
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(ROTATE_ANNOTATION))
-            .cloned();
+        // The new key answers the rotate request the token carries.
         self.write(
             &generated.pem,
             generated.passphrase.as_ref(),
             &record,
             issued_at,
-            answers_rotate,
+            requested.clone(),
         )
         .await?;
         self.ctx.mark_written(&self.uid, issued_at);

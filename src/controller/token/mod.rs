@@ -143,6 +143,16 @@ pub fn revoke_honoured(ctx: &Context, uid: &str, next: &mut SnowflakeTokenStatus
     next.last_revoke_request = Some(request);
 }
 
+/// The token's `rotate` annotation (the rotate request a new value answers).
+pub fn rotate_annotation(token: &SnowflakeToken) -> Option<String> {
+    token
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::api::keys::ROTATE_ANNOTATION))
+        .cloned()
+}
+
 /// The token's `rotate` annotation, and whether it is still to be answered. Answered
 /// means recorded in the status, or in memory (when the cached status lags behind this
 /// process's last write), or by the value in the Secret (`answered_by`: when this process
@@ -154,12 +164,7 @@ pub fn rotate_request(
     answered_by: Option<&str>,
     next: &mut SnowflakeTokenStatus,
 ) -> (Option<String>, bool) {
-    let requested = token
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(crate::api::keys::ROTATE_ANNOTATION))
-        .cloned();
+    let requested = rotate_annotation(token);
     let answered_by_secret = answered_by.is_some() && answered_by == requested.as_deref();
     if requested.is_some() && (requested == ctx.honoured(uid) || answered_by_secret) {
         next.last_rotate_request.clone_from(&requested);

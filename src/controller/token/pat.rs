@@ -15,7 +15,7 @@ use super::pat_policy::{self, Cause, Facts, Listed, SecretFacts, Step};
 use super::record::Held;
 use super::{Observed, Progress, Readiness, Resolved};
 use crate::api::conditions::reason;
-use crate::api::keys::{REVOKE_HOLD_ANNOTATION, ROTATE_ANNOTATION};
+use crate::api::keys::REVOKE_HOLD_ANNOTATION;
 use crate::api::{PatSpec, RotationGrace, SnowflakeToken, SnowflakeTokenStatus};
 use crate::controller::context::{Context, PendingValue};
 use crate::controller::error::{Error, Reason};
@@ -679,13 +679,7 @@ impl Run<'_> {
     /// answered, so rendering it again changes nothing.
     fn answers_rotate(&self, value: &PendingValue) -> Option<String> {
         if value.cause.is_some() {
-            return self
-                .token
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(ROTATE_ANNOTATION))
-                .cloned();
+            return super::rotate_annotation(self.token);
         }
         match &self.observed.held {
             Held::Intact(v) => v.answers_rotate.clone(),

@@ -80,17 +80,13 @@ pub fn held(secret: Option<&Secret>, value_key: &str) -> Held {
     let Some(secret) = secret else {
         return Held::Missing;
     };
-    let value = secret
-        .data
-        .as_ref()
-        .and_then(|data| data.get(value_key))
-        .and_then(|v| String::from_utf8(v.0.clone()).ok());
+    let value = data_text(secret, value_key);
     let digest = annotation(secret, VALUE_SHA256_ANNOTATION);
     let expires_at = annotation(secret, EXPIRES_AT_ANNOTATION).and_then(|t| t.parse().ok());
     let issued_at = annotation(secret, ISSUED_AT_ANNOTATION).and_then(|t| t.parse().ok());
     match (value, digest, expires_at, issued_at) {
         (Some(value), Some(digest), Some(expires_at), Some(issued_at))
-            if !value.is_empty() && value_digest(&value) == digest =>
+            if value_digest(&value) == digest =>
         {
             Held::Intact(HeldValue {
                 value: SecretString::from(value),
@@ -163,6 +159,7 @@ impl std::fmt::Debug for HeldKeyPair {
     }
 }
 
+/// The text under `key` of the Secret's data; `None` when absent, empty or not UTF-8.
 fn data_text(secret: &Secret, key: &str) -> Option<String> {
     secret
         .data
