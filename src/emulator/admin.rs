@@ -1,5 +1,6 @@
 //! Test-only endpoints under `/_emulator/`: queue faults, move the clock, read the
-//! state (names, hashes, timestamps; never secrets) and the request log. Mounted only
+//! state (names, hashes, timestamps; never secrets) and the request log, and set a
+//! private OIDC issuer's keys. Mounted only
 //! when the server is started with test endpoints enabled, so a demo emulator cannot
 //! be reconfigured by whoever reaches it.
 
@@ -26,6 +27,23 @@ pub fn router() -> Router<Emulator> {
         .route("/_emulator/state", get(state))
         .route("/_emulator/requests", get(requests))
         .route("/_emulator/stats", get(stats).delete(reset_peaks))
+        .route("/_emulator/workload-identity/issuers", post(trust_issuer))
+}
+
+/// `{"issuer": "...", "jwks": {"keys": [...]}}`: the signing keys of a private OIDC issuer
+/// (as the seed's `workloadIdentity.issuers` entries), for an issuer started after the
+/// emulator, such as a test cluster's API server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustIssuer {
+    issuer: String,
+    jwks: jsonwebtoken::jwk::JwkSet,
+}
+
+async fn trust_issuer(State(emulator): State<Emulator>, Json(body): Json<TrustIssuer>) -> Response {
+    tracing::info!(issuer = %body.issuer, keys = body.jwks.keys.len(), "test endpoint: issuer keys set");
+    emulator.trust_issuer_keys(&body.issuer, body.jwks);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn stats(State(emulator): State<Emulator>) -> Response {

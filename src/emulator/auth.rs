@@ -71,6 +71,14 @@ impl AuthError {
         code: "390309",
         message: "The user you were trying to authenticate as differs from the user tied to the access token.",
     };
+    /// A workload identity login whose token was not accepted: no identity trusts its
+    /// issuer and subject, or its audience, lifetime or signature is wrong. The code is
+    /// the emulator's choice (Snowflake's is UNCONFIRMED): the JWT-invalid one, since the
+    /// token is a JWT.
+    pub const WORKLOAD_IDENTITY_INVALID: AuthError = AuthError {
+        code: "390144",
+        message: "Workload identity authentication failed: the token was not accepted.",
+    };
     /// A password login that matches no credential of the user.
     pub const PASSWORD_INVALID: AuthError = AuthError {
         code: "390100",

@@ -50,6 +50,30 @@ pub struct EmulatorConfig {
     /// How SQL API results are split into partitions (`resultSetMetaData.partitionInfo`).
     #[serde(default)]
     pub result_partitions: ResultPartitions,
+    /// Workload identity federation: the keys of private OIDC issuers.
+    #[serde(default)]
+    pub workload_identity: WorkloadIdentityConfig,
+}
+
+/// Workload identity federation settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkloadIdentityConfig {
+    /// Issuers whose signing keys are given here instead of fetched from the issuer's
+    /// `/.well-known/openid-configuration`: private issuers, such as a cluster's API server
+    /// that serves its keys only to authenticated callers.
+    #[serde(default)]
+    pub issuers: Vec<TrustedIssuer>,
+}
+
+/// An OIDC issuer and its JSON Web Key Set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// The issuer exactly as tokens carry it in `iss`.
+    pub issuer: String,
+    /// The key set, as the issuer serves it at its `jwks_uri` (`{"keys": [...]}`).
+    pub jwks: jsonwebtoken::jwk::JwkSet,
 }
 
 fn default_admin_roles() -> Vec<String> {

@@ -17,6 +17,7 @@ use super::sessions::SessionStore;
 use super::sql::{ResultSet, SqlError};
 use super::state::{AccountState, StateSnapshot};
 use super::statements::{RequestLogEntry, StatementStore};
+use super::workload_identity::IssuerKeys;
 
 /// The emulator's shared state. Cheap to clone (an `Arc`).
 #[derive(Clone)]
@@ -35,6 +36,8 @@ struct Inner {
     oauth_server: Arc<Mutex<OAuthServer>>,
     /// Sessions of the driver protocol (session and master token hashes).
     driver_sessions: Mutex<SessionStore>,
+    /// The OIDC issuers' signing keys for workload identity logins.
+    issuer_keys: RwLock<IssuerKeys>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -81,6 +84,7 @@ impl Emulator {
                 oauth: RwLock::new(Some(validator)),
                 oauth_server,
                 driver_sessions: Mutex::new(SessionStore::default()),
+                issuer_keys: RwLock::new(IssuerKeys::from_config(&config.workload_identity)),
             }),
         })
     }
@@ -113,6 +117,37 @@ impl Emulator {
 
     pub(crate) fn driver_sessions(&self) -> MutexGuard<'_, SessionStore> {
         lock(&self.inner.driver_sessions)
+    }
+
+    /// Trusts `keys` as the signing keys of the OIDC issuer `issuer` (a private issuer
+    /// whose keys cannot be fetched), replacing any configured or fetched before.
+    pub fn trust_issuer_keys(&self, issuer: &str, keys: jsonwebtoken::jwk::JwkSet) {
+        self.inner
+            .issuer_keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .configure(issuer, keys);
+    }
+
+    pub(crate) fn issuer_keys<R>(&self, f: impl FnOnce(&IssuerKeys) -> R) -> R {
+        f(&self
+            .inner
+            .issuer_keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Whether the driver session of `principal` may still run statements: a session
+    /// opened by a workload identity ends when that identity is removed or disabled.
+    pub fn session_in_force(&self, principal: &Principal) -> bool {
+        match &principal.method {
+            super::principal::AuthMethod::WorkloadIdentity { identity } => lock(&self.inner.state)
+                .users
+                .get(&principal.user)
+                .and_then(|u| u.workload_identity(identity))
+                .is_some_and(|w| !w.disabled),
+            _ => true,
+        }
     }
 
     pub fn clock(&self) -> &Clock {

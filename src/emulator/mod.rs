@@ -49,6 +49,7 @@ pub mod state;
 pub mod statements;
 pub mod stats;
 mod wire;
+pub mod workload_identity;
 
 pub use clock::Clock;
 pub use config::EmulatorConfig;

@@ -12,6 +12,9 @@ pub enum AuthMethod {
     Pat { token_name: String },
     /// Snowflake OAuth access token issued by the emulator's authorization server.
     OAuth,
+    /// An OIDC ID token accepted by the user's workload identity `identity` (its name,
+    /// `DEFAULT` for the property-set one); the session ends when that identity is removed.
+    WorkloadIdentity { identity: String },
 }
 
 impl AuthMethod {

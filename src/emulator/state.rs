@@ -48,7 +48,46 @@ pub struct User {
     /// Granted role → grant time and grantor.
     pub grants: BTreeMap<String, Grant>,
     pub pats: Vec<Pat>,
+    /// Workload identities (docs/workload-identity-research.md): the `DEFAULT` one set by the
+    /// `WORKLOAD_IDENTITY` property first, then the named ones in the order added.
+    pub workload_identities: Vec<WorkloadIdentity>,
     pub created_on: Timestamp,
+}
+
+/// The name of the identity the `WORKLOAD_IDENTITY` property sets; reserved, so `ADD`,
+/// `MODIFY` and `REMOVE WORKLOAD IDENTITY` cannot name it.
+pub const DEFAULT_WORKLOAD_IDENTITY: &str = "DEFAULT";
+
+/// The audience a token must carry when an identity lists none.
+pub const DEFAULT_OIDC_AUDIENCE: &str = "snowflakecomputing.com";
+
+/// One `TYPE = OIDC` workload identity of a user: tokens of `issuer` whose `sub` is
+/// `subject` log in as the user. The emulator models only the OIDC type (the one a
+/// Kubernetes service-account token uses); AWS, AZURE and GCP are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadIdentity {
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+    /// `OIDC_AUDIENCE_LIST`; empty when omitted, which means [`DEFAULT_OIDC_AUDIENCE`]
+    /// (and is shown as `[]`, as Snowflake shows it).
+    pub audiences: Vec<String>,
+    /// `MODIFY … SET DISABLED = TRUE`: no new logins, metadata kept.
+    pub disabled: bool,
+    pub comment: Option<String>,
+    pub created_on: Timestamp,
+    pub last_used: Option<Timestamp>,
+}
+
+impl WorkloadIdentity {
+    /// The audiences a token may carry (at least one of them).
+    pub fn accepted_audiences(&self) -> Vec<String> {
+        if self.audiences.is_empty() {
+            vec![DEFAULT_OIDC_AUDIENCE.to_owned()]
+        } else {
+            self.audiences.clone()
+        }
+    }
 }
 
 /// A role grant to a user.
@@ -136,6 +175,7 @@ impl User {
             keys: [None, None],
             grants: BTreeMap::new(),
             pats: Vec::new(),
+            workload_identities: Vec::new(),
             created_on: now,
         }
     }
@@ -151,6 +191,10 @@ impl User {
 
     pub fn pat_mut(&mut self, name: &str) -> Option<&mut Pat> {
         self.pats.iter_mut().find(|p| p.name == name)
+    }
+
+    pub fn workload_identity(&self, name: &str) -> Option<&WorkloadIdentity> {
+        self.workload_identities.iter().find(|w| w.name == name)
     }
 }
 
@@ -308,9 +352,34 @@ impl AccountState {
                             secret_sha256: p.secret_sha256.clone(),
                         })
                         .collect(),
+                    workload_identities: u
+                        .workload_identities
+                        .iter()
+                        .map(|w| WorkloadIdentitySnapshot {
+                            name: w.name.clone(),
+                            issuer: w.issuer.clone(),
+                            subject: w.subject.clone(),
+                            audiences: w.audiences.clone(),
+                            disabled: w.disabled,
+                        })
+                        .collect(),
                 })
                 .collect(),
         }
+    }
+
+    /// The enabled identities of enabled or disabled users that trust `issuer`'s `subject`:
+    /// `(user, identity)` pairs, so a login can tell "nobody trusts this" from "several do".
+    pub fn workload_identities_trusting(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Vec<(&User, &WorkloadIdentity)> {
+        self.users
+            .values()
+            .flat_map(|u| u.workload_identities.iter().map(move |w| (u, w)))
+            .filter(|(_, w)| !w.disabled && w.issuer == issuer && w.subject == subject)
+            .collect()
     }
 }
 
@@ -344,6 +413,17 @@ pub struct UserSnapshot {
     pub roles: Vec<String>,
     pub key_fingerprints: Vec<Option<String>>,
     pub pats: Vec<PatSnapshot>,
+    pub workload_identities: Vec<WorkloadIdentitySnapshot>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadIdentitySnapshot {
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+    pub audiences: Vec<String>,
+    pub disabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,8 +6,9 @@
 //! Codes (docs/emulator-driver-protocol.md §3.2): a PAT (as `PASSWORD` or `TOKEN`) that is
 //! wrong, expired, disabled or rotated out is 394400; a password that is no PAT at all
 //! 390100; a bad JWT 390144; an OAuth token unknown or revoked 390303, expired 390318,
-//! for another user 390309; a disabled user 390102; a client IP outside the network
-//! policy 390422; a role not granted 390189.
+//! for another user 390309; a workload identity token not accepted 390144 (the emulator's
+//! choice, see [`workload_identity`]); a disabled user 390102; a client IP outside the
+//! network policy 390422; a role not granted 390189.
 
 use std::net::SocketAddr;
 
@@ -26,6 +27,7 @@ use crate::emulator::principal::AuthMethod;
 use crate::emulator::secret::TokenSecret;
 use crate::emulator::sessions::{MASTER_VALIDITY_SECS, SESSION_VALIDITY_SECS};
 use crate::emulator::state::AccountState;
+use crate::emulator::workload_identity;
 
 /// What the emulator reports as `serverVersion`.
 const SERVER_VERSION: &str = "9.0.0";
@@ -39,6 +41,8 @@ struct LoginData {
     authenticator: String,
     password: Option<TokenSecret>,
     token: Option<TokenSecret>,
+    /// `PROVIDER` of a workload identity login (`OIDC`, `AWS`, …).
+    provider: Option<String>,
 }
 
 impl LoginData {
@@ -55,6 +59,7 @@ impl LoginData {
                 .to_ascii_uppercase(),
             password: text("PASSWORD").map(TokenSecret::from_presented),
             token: text("TOKEN").map(TokenSecret::from_presented),
+            provider: text("PROVIDER").map(str::to_owned),
         })
     }
 }
@@ -164,7 +169,22 @@ pub async fn login(
         .find(|(k, _)| k == "roleName")
         .map(|(_, v)| role_identifier(&v))
         .filter(|r| !r.is_empty());
-    let authenticated = match authenticate(&emulator, &data) {
+    let verdict = if data.authenticator == "WORKLOAD_IDENTITY" {
+        workload_identity::authenticate(
+            &emulator,
+            data.provider.as_deref(),
+            data.token.as_ref(),
+            data.login_name.as_deref(),
+        )
+        .await
+        .map_err(|refusal| {
+            tracing::info!(reason = %refusal, "workload identity login refused");
+            AuthError::from(&refusal)
+        })
+    } else {
+        authenticate(&emulator, &data)
+    };
+    let authenticated = match verdict {
         Ok(authenticated) => authenticated,
         Err(reason) => return refused(&reason, &data.authenticator),
     };

@@ -86,6 +86,12 @@ pub async fn query(State(emulator): State<Emulator>, headers: HeaderMap, body: B
         Ok(session) => session.principal.clone(),
         Err((code, message)) => return wire::refusal(code, message),
     };
+    if !emulator.session_in_force(&principal) {
+        // Its workload identity was removed: Snowflake closes such sessions.
+        emulator.driver_sessions().close(&token);
+        let (code, message) = crate::emulator::sessions::SESSION_GONE;
+        return wire::refusal(code, message);
+    }
     let Some(sql) = wire::json_body(&headers, &body)
         .and_then(|b| b.get("sqlText").and_then(Value::as_str).map(str::to_owned))
     else {

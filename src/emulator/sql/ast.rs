@@ -44,6 +44,8 @@ pub enum UserProperty {
     RsaPublicKey2,
     DaysToExpiry,
     MinsToUnlock,
+    /// The `DEFAULT` workload identity.
+    WorkloadIdentity,
 }
 
 impl UserProperty {
@@ -65,6 +67,7 @@ impl UserProperty {
             "RSA_PUBLIC_KEY_2" => Self::RsaPublicKey2,
             "DAYS_TO_EXPIRY" => Self::DaysToExpiry,
             "MINS_TO_UNLOCK" => Self::MinsToUnlock,
+            "WORKLOAD_IDENTITY" => Self::WorkloadIdentity,
             _ => return None,
         })
     }
@@ -79,7 +82,45 @@ pub enum Value {
     Bool(bool),
     Number(u64),
     List(Vec<String>),
+    /// `WORKLOAD_IDENTITY = (TYPE = … ISSUER = … SUBJECT = … OIDC_AUDIENCE_LIST = (…))`.
+    Identity(IdentitySpec),
     Null,
+}
+
+/// The properties of a workload identity as written (`TYPE` upper-cased).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentitySpec {
+    pub identity_type: String,
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    /// `None` when `OIDC_AUDIENCE_LIST` is omitted.
+    pub audiences: Option<Vec<String>>,
+}
+
+/// A workload-identity clause of `ALTER USER` (`ADD | MODIFY | REMOVE WORKLOAD IDENTITY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityAction {
+    Add {
+        name: String,
+        spec: IdentitySpec,
+    },
+    Rename {
+        name: String,
+        to: String,
+    },
+    Set {
+        name: String,
+        disabled: Option<bool>,
+        comment: Option<String>,
+    },
+    Unset {
+        name: String,
+        disabled: bool,
+        comment: bool,
+    },
+    Remove {
+        name: String,
+    },
 }
 
 impl Value {
@@ -188,6 +229,14 @@ pub enum Statement {
     ShowPats {
         user: Option<String>,
     },
+    AlterUserWorkloadIdentity {
+        if_exists: bool,
+        user: Option<String>,
+        action: IdentityAction,
+    },
+    ShowWorkloadIdentities {
+        user: Option<String>,
+    },
 }
 
 impl Statement {
@@ -210,6 +259,16 @@ impl Statement {
             Statement::RevokeRole { .. } => "REVOKE ROLE",
             Statement::ShowGrantsToUser { .. } => "SHOW GRANTS TO USER",
             Statement::ShowPats { .. } => "SHOW USER PATS",
+            Statement::AlterUserWorkloadIdentity { action, .. } => match action {
+                IdentityAction::Add { .. } => "ALTER USER ADD WORKLOAD IDENTITY",
+                IdentityAction::Rename { .. }
+                | IdentityAction::Set { .. }
+                | IdentityAction::Unset { .. } => "ALTER USER MODIFY WORKLOAD IDENTITY",
+                IdentityAction::Remove { .. } => "ALTER USER REMOVE WORKLOAD IDENTITY",
+            },
+            Statement::ShowWorkloadIdentities { .. } => {
+                "SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS"
+            }
         }
     }
 }

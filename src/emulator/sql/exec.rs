@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use super::ast::Statement;
 use super::parser::parse_statement;
 use super::result::{Cell, Column, ResultSet, SqlError};
-use super::{pat_exec, user_exec};
+use super::{identity_exec, pat_exec, user_exec};
 use crate::emulator::principal::Principal;
 use crate::emulator::state::AccountState;
 
@@ -55,6 +55,21 @@ pub fn execute_statement(
             action,
         } => pat_exec::alter_user_pat(state, principal, *if_exists, user.as_deref(), action, now),
         Statement::ShowPats { user } => pat_exec::show_pats(state, principal, user.as_deref(), now),
+        Statement::AlterUserWorkloadIdentity {
+            if_exists,
+            user,
+            action,
+        } => identity_exec::alter_user_identity(
+            state,
+            principal,
+            *if_exists,
+            user.as_deref(),
+            action,
+            now,
+        ),
+        Statement::ShowWorkloadIdentities { user } => {
+            identity_exec::show_identities(state, principal, user.as_deref())
+        }
         other => user_exec::execute_user_statement(state, principal, other, now),
     }
 }

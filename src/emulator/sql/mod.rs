@@ -4,7 +4,9 @@
 
 pub mod ast;
 pub mod exec;
+mod identity_exec;
 pub mod lexer;
+mod parse_identity;
 mod parse_pat;
 pub mod parser;
 mod pat_exec;

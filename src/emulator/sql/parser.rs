@@ -345,6 +345,12 @@ impl Parser {
                     Ok(Value::Ident(self.identifier()?))
                 }
             }
+            P::WorkloadIdentity => {
+                self.expect_symbol('(')?;
+                let spec = self.identity_spec(true)?;
+                self.expect_symbol(')')?;
+                Ok(Value::Identity(spec))
+            }
             P::LoginName
             | P::DisplayName
             | P::Email
@@ -361,12 +367,21 @@ impl Parser {
         self.expect_word("ALTER")?;
         self.expect_word("USER")?;
         let if_exists = self.if_exists()?;
-        // The user is optional before a PAT clause: `ALTER USER ADD PAT x` is the session's user.
-        let user = if self.at_pat_action() {
+        // The user is optional before a PAT or workload-identity clause: `ALTER USER ADD
+        // PAT x` is the session's user.
+        let user = if self.at_pat_action() || self.at_identity_action() {
             None
         } else {
             Some(self.identifier()?)
         };
+        if self.at_identity_action() {
+            let action = self.identity_action()?;
+            return Ok(Statement::AlterUserWorkloadIdentity {
+                if_exists,
+                user,
+                action,
+            });
+        }
         if self.at_pat_action() {
             let action = self.pat_action()?;
             return Ok(Statement::AlterUserPat {
@@ -435,18 +450,31 @@ impl Parser {
             });
         }
         self.expect_word("USER")?;
+        if self.eat_word("WORKLOAD") {
+            for word in ["IDENTITY", "AUTHENTICATION", "METHODS"] {
+                self.expect_word(word)?;
+            }
+            return Ok(Statement::ShowWorkloadIdentities {
+                user: self.for_user()?,
+            });
+        }
         if !self.eat_word("PATS") {
             self.expect_word("PROGRAMMATIC")?;
             self.expect_word("ACCESS")?;
             self.expect_word("TOKENS")?;
         }
-        let user = if self.eat_word("FOR") {
-            self.expect_word("USER")?;
-            Some(self.identifier()?)
-        } else {
-            None
-        };
-        Ok(Statement::ShowPats { user })
+        Ok(Statement::ShowPats {
+            user: self.for_user()?,
+        })
+    }
+
+    /// `[FOR USER <name>]` of the SHOW statements about one user.
+    fn for_user(&mut self) -> Result<Option<String>, SqlError> {
+        if !self.eat_word("FOR") {
+            return Ok(None);
+        }
+        self.expect_word("USER")?;
+        Ok(Some(self.identifier()?))
     }
 }
 

@@ -4,11 +4,12 @@ use jiff::Timestamp;
 
 use super::ast::{Statement, UserProperty, Value};
 use super::exec::is_admin;
+use super::identity_exec;
 use super::result::{Cell, Column, ResultSet, SqlError};
 use crate::emulator::config::UserType;
 use crate::emulator::keys::PublicKeySlot;
 use crate::emulator::principal::Principal;
-use crate::emulator::state::{AccountState, Grant, User};
+use crate::emulator::state::{AccountState, DEFAULT_WORKLOAD_IDENTITY, Grant, User};
 
 const EXECUTED: &str = "Statement executed successfully.";
 
@@ -84,7 +85,11 @@ pub(super) fn execute_user_statement(
             }
             show_grants(state, user)
         }
-        Statement::Select(_) | Statement::AlterUserPat { .. } | Statement::ShowPats { .. } => {
+        Statement::Select(_)
+        | Statement::AlterUserPat { .. }
+        | Statement::ShowPats { .. }
+        | Statement::AlterUserWorkloadIdentity { .. }
+        | Statement::ShowWorkloadIdentities { .. } => {
             Err(SqlError::syntax(1, 0, statement.label()))
         }
     }
@@ -324,9 +329,20 @@ fn apply_properties(
             }
             P::DaysToExpiry => user.days_to_expiry = Some(number_text(value)),
             P::MinsToUnlock => user.mins_to_unlock = Some(number_text(value)),
+            P::WorkloadIdentity => {
+                let Value::Identity(spec) = value else {
+                    return Err(SqlError::invalid_value(
+                        "invalid value for property 'WORKLOAD_IDENTITY'",
+                    ));
+                };
+                let identity =
+                    identity_exec::identity_from_spec(DEFAULT_WORKLOAD_IDENTITY, spec, now)?;
+                identity_exec::set_default(user, identity);
+            }
         }
     }
-    Ok(())
+    // After every property: `WORKLOAD_IDENTITY = (…) TYPE = SERVICE` is the documented order.
+    identity_exec::check_user_type(user)
 }
 
 fn number_text(value: &Value) -> String {
@@ -354,6 +370,7 @@ fn unset_property(user: &mut User, property: UserProperty) {
         P::RsaPublicKey2 => user.keys[1] = None,
         P::DaysToExpiry => user.days_to_expiry = None,
         P::MinsToUnlock => user.mins_to_unlock = None,
+        P::WorkloadIdentity => identity_exec::unset_default(user),
     }
 }
 
@@ -457,7 +474,7 @@ fn describe(user: &User) -> ResultSet {
         ),
         (
             "HAS_WORKLOAD_IDENTITY",
-            "false".to_owned(),
+            (!user.workload_identities.is_empty()).to_string(),
             "Whether the user has a workload identity",
         ),
     ];
