@@ -59,6 +59,9 @@ impl SnowflakeServiceUser {
             roles: resolve_all(&spec.roles),
             network_policy: spec.network_policy.as_deref().map(resolve_identifier),
             disabled: spec.disabled,
+            // Set by the controller once the issuer is known (see
+            // `SnowflakeServiceUser::desired_identities`).
+            workload_identities: Vec::new(),
         }
     }
 }

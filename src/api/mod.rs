@@ -20,6 +20,7 @@ pub mod token_keypair;
 pub mod token_oauth;
 pub mod token_secret;
 pub mod token_status;
+pub mod workload_identity;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -40,6 +41,7 @@ pub use token::{
 pub use token_keypair::{KeyPairSpec, PrivateKeyFormat};
 pub use token_oauth::{OAuthClientSecretRef, OAuthSpec};
 pub use token_secret::{RolloutKind, RolloutTarget, SecretType, TokenSecretSpec};
+pub use workload_identity::{ConsumerConfigMapSpec, WorkloadIdentitySpec};
 
 /// The API group of all three kinds.
 pub const GROUP: &str = "snowflake-token-operator.io";

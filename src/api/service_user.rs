@@ -5,6 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::refs::LocalObjectRef;
+use super::workload_identity::WorkloadIdentitySpec;
 
 /// What happens in Snowflake when the Kubernetes resource is deleted.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
@@ -131,6 +132,14 @@ pub struct SnowflakeServiceUserSpec {
     /// the user; `Delete` drops it (the resource then carries a finalizer until done).
     #[serde(default = "default_deletion_policy")]
     pub deletion_policy: DeletionPolicy,
+
+    /// Workload identity federation: pods running as these service accounts of this
+    /// namespace log in as the user with their projected service-account token, so no
+    /// Snowflake secret exists at all. The operator keeps one Snowflake workload identity
+    /// per service account and writes a ConfigMap with the connection settings for them.
+    /// Removing this field removes the identities (open sessions they authenticated end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<WorkloadIdentitySpec>,
 }
 
 fn default_deletion_policy() -> DeletionPolicy {
@@ -158,6 +167,31 @@ pub struct SnowflakeServiceUserStatus {
     /// Roles the operator has granted and will revoke when they leave `spec.roles`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub granted_roles: Vec<String>,
+
+    /// The workload identity federation in force: the issuer and subjects Snowflake
+    /// trusts for this user, as last converged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<WorkloadIdentityStatus>,
+}
+
+/// The trust the operator has set up in Snowflake for `spec.workloadIdentity`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadIdentityStatus {
+    /// The OIDC issuer trusted (given in the spec, or discovered from the cluster).
+    pub issuer: String,
+    /// The token subjects trusted, `system:serviceaccount:<namespace>:<name>`.
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    /// The audiences accepted.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The Snowflake workload identities of the user that hold this trust.
+    #[serde(default)]
+    pub identities: Vec<String>,
+    /// The ConfigMap with the connection settings for the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<String>,
 }
 
 /// The Snowflake user name derived from a Kubernetes object name: uppercased, with the

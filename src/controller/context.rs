@@ -188,6 +188,8 @@ pub struct Context {
     written: Mutex<HashMap<String, Timestamp>>,
     honoured: Mutex<HashMap<String, String>>,
     versions: Mutex<HashMap<String, u64>>,
+    /// The cluster's service-account token issuer, once discovered.
+    cluster_issuer: tokio::sync::OnceCell<String>,
     started: Timestamp,
 }
 
@@ -254,8 +256,18 @@ impl Context {
             honoured: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
             listings: Listings::default(),
+            cluster_issuer: tokio::sync::OnceCell::new(),
             started,
         }
+    }
+
+    /// The issuer of the cluster's service-account tokens, discovered once (a failure is
+    /// not remembered: the next reconcile asks again).
+    pub async fn cluster_issuer(&self) -> Result<String, super::error::Error> {
+        self.cluster_issuer
+            .get_or_try_init(|| super::workload_identity::discover_issuer(&self.client))
+            .await
+            .cloned()
     }
 
     /// Resolves once every cache holds its initial list: before, a dependency missing

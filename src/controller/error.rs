@@ -67,6 +67,11 @@ pub enum Reason {
     OAuthRequestRejected,
     /// Both public-key slots of the user hold keys the operator did not register.
     KeySlotsTaken,
+    /// The cluster's service-account token issuer could not be discovered (workload
+    /// identity federation): set `spec.workloadIdentity.issuer`.
+    IssuerUnknown,
+    /// The ConfigMap to write for workload identity consumers belongs to someone else.
+    ConfigMapConflict,
 }
 
 impl Reason {
@@ -97,6 +102,8 @@ impl Reason {
             Self::OAuthClientRejected => "OAuthClientRejected",
             Self::OAuthRequestRejected => "OAuthRequestRejected",
             Self::KeySlotsTaken => "KeySlotsTaken",
+            Self::IssuerUnknown => "IssuerUnknown",
+            Self::ConfigMapConflict => "ConfigMapConflict",
         }
     }
 }
@@ -166,6 +173,14 @@ pub enum Error {
     /// No public-key slot of the user is free for the operator's key.
     #[error("{0}")]
     KeySlotsTaken(String),
+    /// The cluster's service-account issuer is unknown (workload identity federation).
+    #[error(
+        "the cluster's service-account token issuer is unknown: {0}; or set spec.workloadIdentity.issuer"
+    )]
+    IssuerUnknown(String),
+    /// The ConfigMap for workload identity consumers is someone else's.
+    #[error("{0}")]
+    ConfigMapConflict(String),
     /// The new credential did not authenticate.
     #[error(
         "the new value of token {token} did not authenticate ({source}); the Secret keeps the previous value, which stays valid for its grace period"
@@ -208,6 +223,8 @@ impl Error {
             Self::SecretWrite(_) | Self::Kube { .. } => Reason::KubernetesError,
             Self::Verification { .. } => Reason::VerificationFailed,
             Self::KeySlotsTaken(_) => Reason::KeySlotsTaken,
+            Self::IssuerUnknown(_) => Reason::IssuerUnknown,
+            Self::ConfigMapConflict(_) => Reason::ConfigMapConflict,
         }
     }
 
@@ -250,8 +267,12 @@ impl Error {
             // A dependency becoming Ready triggers a reconcile through the watches;
             // retrying meanwhile is cheap (no Snowflake request) and covers a missed event.
             Self::Dependency { .. } => true,
+            // An API server hiccup or a missing RBAC rule: retried with backoff, since a
+            // fixed ClusterRole or restarted API server needs no change to the resource.
+            Self::IssuerUnknown(_) => true,
             Self::SecretMissing { .. }
             | Self::SecretKeyMissing { .. }
+            | Self::ConfigMapConflict(_)
             | Self::InvalidSpec(_)
             | Self::KeySlotsTaken(_)
             | Self::Template(_) => false,
@@ -356,6 +377,12 @@ pub fn remedy(reason: Reason) -> &'static str {
         }
         Reason::InvalidSpec => "fix the spec",
         Reason::SecretConflict => "choose another spec.secret.name, or delete that Secret",
+        Reason::IssuerUnknown => {
+            "set spec.workloadIdentity.issuer to the iss claim of the cluster's service-account tokens (the public issuer URL Snowflake can reach), or let the operator read /.well-known/openid-configuration"
+        }
+        Reason::ConfigMapConflict => {
+            "choose another spec.workloadIdentity.configMap.name, or delete that ConfigMap"
+        }
         Reason::KubernetesError => "the operator retries with backoff",
         Reason::VerificationFailed => {
             "the operator retries; check the user's network policy and role restriction"

@@ -32,6 +32,7 @@ pub mod secret;
 pub mod service_user;
 pub mod status;
 pub mod token;
+pub mod workload_identity;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

@@ -15,8 +15,9 @@ use super::connection;
 use super::context::Context;
 use super::error::Error;
 use super::finalizer;
-use super::{requeue, status};
+use super::{requeue, status, workload_identity};
 use crate::api::conditions::{READY, find, reason};
+use crate::api::service_user::WorkloadIdentityStatus;
 use crate::api::{DeletionPolicy, SnowflakeServiceUser, SnowflakeServiceUserStatus};
 use crate::snowflake::{SnowflakeApi, UserChanges};
 
@@ -52,10 +53,10 @@ async fn converge(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, 
     let current = user.status.clone();
     let mut next = current.clone().unwrap_or_default();
     next.observed_generation = generation;
-    let desired = user.desired_user();
+    let mut desired = user.desired_user();
     next.user_name = Some(desired.name.clone());
 
-    let outcome = apply(user, ctx, &desired, current.as_ref()).await;
+    let outcome = apply(user, ctx, &mut desired, current.as_ref()).await;
     if let Err(error) = &outcome
         && error.is_pending_dependency()
     {
@@ -65,7 +66,8 @@ async fn converge(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, 
     }
     let was = ready_state(current.as_ref());
     let action = match &outcome {
-        Ok(changes) => {
+        Ok((changes, trust)) => {
+            next.workload_identity = trust.clone();
             next.granted_roles = desired.roles.clone();
             next.granted_roles.sort();
             next.granted_roles.dedup();
@@ -105,7 +107,7 @@ async fn converge(user: &SnowflakeServiceUser, ctx: &Context) -> Result<Action, 
     };
     status::write(&ctx.client, user, current.as_ref(), &next).await?;
     match &outcome {
-        Ok(changes) if !changes.is_empty() => {
+        Ok((changes, _)) if !changes.is_empty() => {
             let (reason, note) = if changes.created {
                 let granted = if changes.roles_granted.is_empty() {
                     String::new()
@@ -143,23 +145,81 @@ fn ready_state(status: Option<&SnowflakeServiceUserStatus>) -> Option<(String, S
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// Converges the user in Snowflake, then the ConfigMap of its workload identity
+/// consumers; returns what changed and the trust now in force.
 async fn apply(
     user: &SnowflakeServiceUser,
     ctx: &Context,
-    desired: &crate::snowflake::DesiredUser,
+    desired: &mut crate::snowflake::DesiredUser,
     current: Option<&SnowflakeServiceUserStatus>,
-) -> Result<UserChanges, Error> {
+) -> Result<(UserChanges, Option<WorkloadIdentityStatus>), Error> {
     let namespace = user.metadata.namespace.clone().unwrap_or_default();
     let conn_name = &user.spec.connection_ref.name;
     let conn = connection::ready(ctx, &namespace, conn_name)?;
+    // Known before anything is converged: without it the identities would be removed.
+    let issuer = match &user.spec.workload_identity {
+        Some(spec) => Some(workload_identity::issuer(ctx, spec).await?),
+        None => None,
+    };
+    if let Some(issuer) = &issuer {
+        desired.workload_identities = user.desired_identities(issuer);
+    }
     let client = ctx.connector.get(&conn).await?;
     let previously = current.map(|s| s.granted_roles.clone()).unwrap_or_default();
-    ctx.snowflake(
-        "converge_service_user",
-        client.api.converge_service_user(desired, &previously),
-    )
-    .await
-    .map_err(|e| Error::snowflake(format!("converging user {}", desired.name), e))
+    let changes = ctx
+        .snowflake(
+            "converge_service_user",
+            client.api.converge_service_user(desired, &previously),
+        )
+        .await
+        .map_err(|e| Error::snowflake(format!("converging user {}", desired.name), e))?;
+
+    let resource_name = user.metadata.name.clone().unwrap_or_default();
+    let written = current
+        .and_then(|s| s.workload_identity.as_ref())
+        .and_then(|w| w.config_map.clone());
+    let (Some(spec), Some(issuer)) = (&user.spec.workload_identity, issuer) else {
+        if let Some(old) = written {
+            workload_identity::remove_config_map(ctx, user, &old).await?;
+        }
+        return Ok((changes, None));
+    };
+    let config_map = spec.config_map_name(&resource_name);
+    let account = workload_identity::connection_account(&conn)?;
+    let data = workload_identity::consumer_settings(
+        &account,
+        &conn.spec.account,
+        &desired.name,
+        spec,
+        desired.default_role.as_deref(),
+        desired.default_warehouse.as_deref(),
+    );
+    workload_identity::write_config_map(ctx, user, &config_map, data).await?;
+    if let Some(old) = written.filter(|old| *old != config_map) {
+        workload_identity::remove_config_map(ctx, user, &old).await?;
+    }
+    let mut audiences = spec.audiences.clone();
+    if audiences.is_empty() {
+        audiences.push(crate::snowflake::DEFAULT_OIDC_AUDIENCE.to_owned());
+    }
+    Ok((
+        changes,
+        Some(WorkloadIdentityStatus {
+            issuer,
+            subjects: desired
+                .workload_identities
+                .iter()
+                .map(|w| w.subject.clone())
+                .collect(),
+            audiences,
+            identities: desired
+                .workload_identities
+                .iter()
+                .map(|w| w.name.clone())
+                .collect(),
+            config_map: Some(config_map),
+        }),
+    ))
 }
 
 fn describe(changes: &UserChanges) -> String {
@@ -178,6 +238,18 @@ fn describe(changes: &UserChanges) -> String {
     }
     if !changes.roles_revoked.is_empty() {
         parts.push(format!("revoked {}", changes.roles_revoked.join(", ")));
+    }
+    if !changes.identities_added.is_empty() {
+        parts.push(format!(
+            "added workload identity {}",
+            changes.identities_added.join(", ")
+        ));
+    }
+    if !changes.identities_removed.is_empty() {
+        parts.push(format!(
+            "removed workload identity {}",
+            changes.identities_removed.join(", ")
+        ));
     }
     parts.join("; ")
 }

@@ -58,6 +58,7 @@ pub use resultset::{ResultSet, Row};
 pub use retry::RetryPolicy;
 pub use sqlapi::{SqlApiClient, SqlApiConfig};
 pub use types::{
-    AddPatRequest, DesiredUser, Identity, KeySlot, NewPat, PatInfo, PatStatus, PublicKeys,
-    RotatedPat, UserChanges, rotated_out_at,
+    AddPatRequest, DEFAULT_OIDC_AUDIENCE, DesiredUser, Identity, KeySlot, ListedIdentity,
+    MANAGED_IDENTITY_PREFIX, NewPat, PatInfo, PatStatus, PublicKeys, RotatedPat, UserChanges,
+    WorkloadIdentity, rotated_out_at,
 };

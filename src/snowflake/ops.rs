@@ -16,8 +16,8 @@ use super::resultset::ResultSet;
 use super::sql::{self, AddPatOptions, UnsetProperty, UserProperty};
 use super::sqlapi::{SqlApiClient, SqlApiConfig};
 use super::types::{
-    AddPatRequest, DesiredUser, Identity, KeySlot, NewPat, PatInfo, PublicKeys, RotatedPat,
-    UserChanges,
+    AddPatRequest, DesiredUser, Identity, KeySlot, ListedIdentity, MANAGED_IDENTITY_PREFIX, NewPat,
+    PatInfo, PublicKeys, RotatedPat, UserChanges, WorkloadIdentity,
 };
 
 /// What the operator asks of Snowflake.
@@ -27,7 +27,8 @@ pub trait SnowflakeApi: Send + Sync {
 
     /// Creates the service user if missing, sets and unsets properties to match, grants
     /// missing roles and revokes roles in `previously_managed_roles` that are no longer
-    /// desired (grants the operator never made are left alone).
+    /// desired (grants the operator never made are left alone), and converges the
+    /// operator's workload identities (see [`DesiredUser::workload_identities`]).
     fn converge_service_user(
         &self,
         desired: &DesiredUser,
@@ -136,6 +137,87 @@ impl SnowflakeClient {
             Err(e) if e.category() == Category::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// `SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS FOR USER`.
+    async fn workload_identities(&self, user: &str) -> Result<Vec<ListedIdentity>> {
+        let rs = self
+            .api
+            .execute(&sql::show_workload_identities(user)?)
+            .await?;
+        rs.rows()
+            .map(|row| {
+                let name = row.require("name")?.to_owned();
+                let identity_type = row.get("type").unwrap_or_default().to_ascii_uppercase();
+                let oidc = if identity_type == "OIDC" {
+                    Some(WorkloadIdentity::from_additional_info(
+                        &name,
+                        row.get("additional_info"),
+                    )?)
+                } else {
+                    None
+                };
+                Ok(ListedIdentity {
+                    name,
+                    identity_type,
+                    oidc,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds the desired identities that are missing, replaces (removes and adds again:
+    /// issuer, subject and audiences cannot be modified) those that differ, then removes
+    /// the operator's identities that are no longer desired.
+    async fn converge_identities(
+        &self,
+        user: &str,
+        desired: &[WorkloadIdentity],
+        created: bool,
+        changes: &mut UserChanges,
+    ) -> Result<()> {
+        let listed = if created {
+            Vec::new()
+        } else {
+            self.workload_identities(user).await?
+        };
+        let ours: Vec<&ListedIdentity> = listed
+            .iter()
+            .filter(|l| l.name.starts_with(MANAGED_IDENTITY_PREFIX))
+            .collect();
+        if desired.is_empty() && ours.is_empty() {
+            return Ok(());
+        }
+        for want in desired {
+            match ours.iter().find(|l| l.name == want.name) {
+                Some(l) if l.oidc.as_ref().is_some_and(|o| o.same_trust(want)) => continue,
+                Some(_) => {
+                    self.api
+                        .execute(&sql::remove_workload_identity(user, &want.name)?)
+                        .await?;
+                }
+                None => {}
+            }
+            self.api
+                .execute(&sql::add_workload_identity(user, want)?)
+                .await?;
+            changes.identities_added.push(want.name.clone());
+        }
+        for stale in ours {
+            if !desired.iter().any(|w| w.name == stale.name) {
+                match self
+                    .api
+                    .execute(&sql::remove_workload_identity(user, &stale.name)?)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if e.category() == Category::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                changes.identities_removed.push(stale.name.clone());
+            }
+        }
+        Ok(())
     }
 
     async fn granted_roles(&self, user: &str) -> Result<BTreeSet<String>> {
@@ -337,6 +419,9 @@ impl SnowflakeApi for SnowflakeClient {
                 changes.roles_revoked.push(role.clone());
             }
         }
+        let created = changes.created;
+        self.converge_identities(user, &desired.workload_identities, created, &mut changes)
+            .await?;
         Ok(changes)
     }
 

@@ -7,6 +7,7 @@
 //! names over 255 characters) is refused here rather than sent.
 
 use super::error::{Error, Result};
+use super::types::WorkloadIdentity;
 
 /// Snowflake's maximum identifier length.
 pub const MAX_IDENTIFIER_LEN: usize = 255;
@@ -222,6 +223,45 @@ pub fn show_grants_to_user(user: &str) -> Result<String> {
 /// `DESC USER "U"`.
 pub fn desc_user(user: &str) -> Result<String> {
     Ok(format!("DESC USER {}", quote_ident(user)?))
+}
+
+/// `SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS FOR USER "U"`.
+pub fn show_workload_identities(user: &str) -> Result<String> {
+    Ok(format!(
+        "SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS FOR USER {}",
+        quote_ident(user)?
+    ))
+}
+
+/// `ALTER USER "U" ADD WORKLOAD IDENTITY "N" TYPE = OIDC ISSUER = '…' SUBJECT = '…'
+/// [OIDC_AUDIENCE_LIST = ('…', …)]`, the list left out for the default audience alone (so
+/// `SHOW` lists `[]`, as for an identity made without one).
+pub fn add_workload_identity(user: &str, identity: &WorkloadIdentity) -> Result<String> {
+    let mut sql = format!(
+        "ALTER USER {} ADD WORKLOAD IDENTITY {} TYPE = OIDC ISSUER = {} SUBJECT = {}",
+        quote_ident(user)?,
+        quote_ident(&identity.name)?,
+        quote_literal(&identity.issuer)?,
+        quote_literal(&identity.subject)?
+    );
+    let audiences = identity.normalized_audiences();
+    if !audiences.is_empty() {
+        let quoted = audiences
+            .iter()
+            .map(|a| quote_literal(a))
+            .collect::<Result<Vec<_>>>()?;
+        sql.push_str(&format!(" OIDC_AUDIENCE_LIST = ({})", quoted.join(", ")));
+    }
+    Ok(sql)
+}
+
+/// `ALTER USER "U" REMOVE WORKLOAD IDENTITY "N"`.
+pub fn remove_workload_identity(user: &str, name: &str) -> Result<String> {
+    Ok(format!(
+        "ALTER USER {} REMOVE WORKLOAD IDENTITY {}",
+        quote_ident(user)?,
+        quote_ident(name)?
+    ))
 }
 
 /// `DROP USER IF EXISTS "U"`.

@@ -37,6 +37,89 @@ pub struct DesiredUser {
     pub network_policy: Option<String>,
     /// `DISABLED`.
     pub disabled: bool,
+    /// The workload identities the operator manages on the user (those named with
+    /// [`MANAGED_IDENTITY_PREFIX`]): added when missing, replaced when they differ,
+    /// removed when no longer listed. Others (the `DEFAULT` one, names of other tools) are
+    /// left alone.
+    pub workload_identities: Vec<WorkloadIdentity>,
+}
+
+/// Workload identities whose name starts with this belong to the operator.
+pub const MANAGED_IDENTITY_PREFIX: &str = "SFTO_";
+
+/// The audience Snowflake requires of a token when an identity lists none.
+pub const DEFAULT_OIDC_AUDIENCE: &str = "snowflakecomputing.com";
+
+/// A `TYPE = OIDC` workload identity: tokens of `issuer` with subject `subject` and one of
+/// `audiences` (empty: [`DEFAULT_OIDC_AUDIENCE`]) log in as the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadIdentity {
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+    pub audiences: Vec<String>,
+}
+
+impl WorkloadIdentity {
+    /// The audiences as Snowflake compares them: sorted, without duplicates, and empty
+    /// for the default audience alone (Snowflake shows an omitted list as `[]`).
+    pub fn normalized_audiences(&self) -> Vec<String> {
+        let mut audiences = self.audiences.clone();
+        audiences.sort();
+        audiences.dedup();
+        if audiences == [DEFAULT_OIDC_AUDIENCE] {
+            audiences.clear();
+        }
+        audiences
+    }
+
+    /// Whether `other` trusts the same tokens (names aside).
+    pub fn same_trust(&self, other: &WorkloadIdentity) -> bool {
+        self.issuer == other.issuer
+            && self.subject == other.subject
+            && self.normalized_audiences() == other.normalized_audiences()
+    }
+}
+
+impl WorkloadIdentity {
+    /// The identity `name` from the `additional_info` JSON of its `SHOW … METHODS` row,
+    /// `{"issuer": …, "subject": …, "audienceList": […]}`. An answer without it is a
+    /// protocol error rather than a difference: treating it as one would replace (and so
+    /// close the sessions of) the identity at every check.
+    pub fn from_additional_info(name: &str, info: Option<&str>) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Info {
+            issuer: String,
+            subject: String,
+            #[serde(default)]
+            audience_list: Vec<String>,
+        }
+        let info: Info = info
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| {
+                Error::Protocol(format!(
+                    "SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS gave workload identity \
+                     {name} no readable additional_info (issuer, subject, audienceList)"
+                ))
+            })?;
+        Ok(Self {
+            name: name.to_owned(),
+            issuer: info.issuer,
+            subject: info.subject,
+            audiences: info.audience_list,
+        })
+    }
+}
+
+/// A row of `SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedIdentity {
+    pub name: String,
+    /// `OIDC`, `AWS`, `AZURE` or `GCP`.
+    pub identity_type: String,
+    /// The OIDC issuer, subject and audiences; `None` for the other types.
+    pub oidc: Option<WorkloadIdentity>,
 }
 
 /// What converging a user changed; empty when the user was already as desired.
@@ -52,6 +135,10 @@ pub struct UserChanges {
     pub roles_granted: Vec<String>,
     /// Roles revoked.
     pub roles_revoked: Vec<String>,
+    /// Workload identities added (names), including ones replaced because they differed.
+    pub identities_added: Vec<String>,
+    /// Workload identities removed (names), not counting replaced ones.
+    pub identities_removed: Vec<String>,
 }
 
 impl UserChanges {
@@ -62,6 +149,8 @@ impl UserChanges {
             && self.properties_unset.is_empty()
             && self.roles_granted.is_empty()
             && self.roles_revoked.is_empty()
+            && self.identities_added.is_empty()
+            && self.identities_removed.is_empty()
     }
 }
 

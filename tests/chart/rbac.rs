@@ -17,7 +17,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
@@ -122,10 +122,13 @@ async fn scenario(scope: Scope) {
         Scope::Namespace => {
             assert_eq!(namespace.as_deref(), Some(apps.name()));
             assert!(lease.is_none(), "{args:?}");
+            let bindings = of_kind(&rendered, "ClusterRoleBinding");
             assert!(
                 of_kind(&rendered, "ClusterRole").is_empty()
-                    && of_kind(&rendered, "ClusterRoleBinding").is_empty(),
-                "a single-namespace install needs no cluster-wide RBAC"
+                    && bindings.len() == 1
+                    && bindings[0]["roleRef"]["name"] == "system:service-account-issuer-discovery",
+                "a single-namespace install needs no cluster-wide RBAC but reading the \
+                 cluster's token issuer (rbac.issuerDiscovery): {bindings:?}"
             );
         }
     }
@@ -586,6 +589,8 @@ impl World {
                 "roles": ["ANALYST"],
                 "networkPolicy": "BI_NETWORK_POLICY",
                 "deletionPolicy": "Delete",
+                // The cluster's own issuer, read with the issuer-discovery binding.
+                "workloadIdentity": {"serviceAccounts": ["bi-gateway"]},
             },
         }))
         .await;
@@ -594,6 +599,21 @@ impl World {
         self.ready::<SnowflakeConnection>("demo").await;
         self.ready::<SnowflakeServiceUser>("bi").await;
         self.ready::<SnowflakeToken>("bi").await;
+        let identities = self
+            .emulator
+            .snapshot()
+            .user(USER)
+            .map(|u| u.workload_identities.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            identities
+                .iter()
+                .map(|w| w.subject.as_str())
+                .collect::<Vec<_>>(),
+            [format!("system:serviceaccount:{}:bi-gateway", self.ns)],
+            "the workload identity trusts the service account"
+        );
+        self.configured("bi-snowflake").await;
 
         let password = self.password("bi-snowflake").await;
         let (status, _, body) = crate::emulator_support::post_sql(
@@ -647,6 +667,28 @@ impl World {
         let moved = self.password("bi-snowflake-renamed").await;
         assert_eq!(moved, password, "the same value, in the renamed Secret");
         self.gone::<Secret>("bi-snowflake").await;
+
+        // A new ConfigMap name: written there, the old one deleted.
+        let patch = json!({"spec": {"workloadIdentity": {
+            "serviceAccounts": ["bi-gateway"],
+            "configMap": {"name": "bi-wif"},
+        }}});
+        self.api::<SnowflakeServiceUser>()
+            .patch("bi", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patched");
+        self.configured("bi-wif").await;
+        self.gone::<ConfigMap>("bi-snowflake").await;
+    }
+
+    /// Waits for the workload-identity ConfigMap `name` naming the user.
+    async fn configured(&self, name: &str) {
+        let api: Api<ConfigMap> = self.api();
+        wait_for(PATIENCE, &format!("the ConfigMap {name}"), || async {
+            let data = api.get(name).await.ok()?.data?;
+            (data.get("SNOWFLAKE_USER").map(String::as_str) == Some(USER)).then_some(())
+        })
+        .await;
     }
 
     /// Deleting the token and the user (deletionPolicy Delete) removes them in Snowflake

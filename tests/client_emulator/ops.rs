@@ -4,7 +4,7 @@
 use jiff::SignedDuration;
 use secrecy::ExposeSecret;
 use snowflake_token_operator::snowflake::{
-    AddPatRequest, Category, DesiredUser, Error, PatStatus, SnowflakeApi,
+    AddPatRequest, Category, DesiredUser, Error, PatStatus, SnowflakeApi, WorkloadIdentity,
 };
 
 use crate::support::{admin_client, by_hand, pat_client, start};
@@ -19,7 +19,148 @@ fn desired() -> DesiredUser {
         roles: vec!["ANALYST".into(), "LOADER".into()],
         network_policy: Some("CORP_NP".into()),
         disabled: false,
+        workload_identities: Vec::new(),
     }
+}
+
+const ISSUER: &str = "https://oidc.cluster.test";
+
+fn identity(account: &str, audiences: &[&str]) -> WorkloadIdentity {
+    WorkloadIdentity {
+        name: format!("SFTO_{}", account.to_ascii_uppercase()),
+        issuer: ISSUER.into(),
+        subject: format!("system:serviceaccount:data:{account}"),
+        audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+    }
+}
+
+/// `(name, subject, audiences)` of the user's workload identities, in Snowflake.
+fn identities_of(
+    running: &snowflake_token_operator::emulator::RunningEmulator,
+) -> Vec<(String, String, Vec<String>)> {
+    running
+        .snapshot()
+        .user("ETL_SVC")
+        .expect("user")
+        .workload_identities
+        .iter()
+        .map(|w| (w.name.clone(), w.subject.clone(), w.audiences.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn converge_adds_replaces_and_removes_only_the_operators_workload_identities() {
+    let running = start(true).await;
+    let client = admin_client(&running);
+    let with = |identities: Vec<WorkloadIdentity>| DesiredUser {
+        workload_identities: identities,
+        ..desired()
+    };
+    let changes = client
+        .converge_service_user(
+            &with(vec![identity("etl", &[]), identity("dbt", &["sf"])]),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(changes.created);
+    assert_eq!(changes.identities_added, ["SFTO_ETL", "SFTO_DBT"]);
+    assert_eq!(
+        identities_of(&running),
+        [
+            (
+                "SFTO_ETL".into(),
+                "system:serviceaccount:data:etl".into(),
+                vec![]
+            ),
+            (
+                "SFTO_DBT".into(),
+                "system:serviceaccount:data:dbt".into(),
+                vec!["sf".into()]
+            ),
+        ]
+    );
+    // Identities of others: the DEFAULT one and a name without the operator's prefix.
+    by_hand(
+        &running,
+        &format!(
+            "ALTER USER ETL_SVC SET WORKLOAD_IDENTITY = (TYPE = OIDC ISSUER = '{ISSUER}' SUBJECT = 'by-hand')"
+        ),
+    );
+    by_hand(
+        &running,
+        &format!(
+            "ALTER USER ETL_SVC ADD WORKLOAD IDENTITY GITHUB TYPE = OIDC ISSUER = '{ISSUER}' SUBJECT = 'ci'"
+        ),
+    );
+
+    // Converged: nothing to do, also when the default audience is spelled out.
+    let spelled_out = with(vec![
+        identity("etl", &["snowflakecomputing.com"]),
+        identity("dbt", &["sf", "sf"]),
+    ]);
+    let changes = client
+        .converge_service_user(&spelled_out, &[])
+        .await
+        .unwrap();
+    assert!(changes.is_empty(), "{changes:?}");
+
+    // Drift: one removed by hand, one changed by hand; both repaired.
+    by_hand(
+        &running,
+        "ALTER USER ETL_SVC REMOVE WORKLOAD IDENTITY SFTO_ETL",
+    );
+    by_hand(
+        &running,
+        "ALTER USER ETL_SVC REMOVE WORKLOAD IDENTITY SFTO_DBT",
+    );
+    by_hand(
+        &running,
+        &format!(
+            "ALTER USER ETL_SVC ADD WORKLOAD IDENTITY SFTO_DBT TYPE = OIDC ISSUER = '{ISSUER}' SUBJECT = 'system:serviceaccount:other:dbt'"
+        ),
+    );
+    let changes = client
+        .converge_service_user(&spelled_out, &[])
+        .await
+        .unwrap();
+    assert_eq!(changes.identities_added, ["SFTO_ETL", "SFTO_DBT"]);
+    let names = |running| {
+        identities_of(running)
+            .into_iter()
+            .map(|(n, s, _)| (n, s))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        names(&running).contains(&("SFTO_DBT".into(), "system:serviceaccount:data:dbt".into())),
+        "{:?}",
+        names(&running)
+    );
+
+    // An audience change replaces the identity; a dropped one is removed; others stay.
+    let changes = client
+        .converge_service_user(&with(vec![identity("etl", &["custom"])]), &[])
+        .await
+        .unwrap();
+    assert_eq!(changes.identities_added, ["SFTO_ETL"]);
+    assert_eq!(changes.identities_removed, ["SFTO_DBT"]);
+    let mut left = names(&running);
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            ("DEFAULT".into(), "by-hand".into()),
+            ("GITHUB".into(), "ci".into()),
+            ("SFTO_ETL".into(), "system:serviceaccount:data:etl".into()),
+        ]
+    );
+    let changes = client.converge_service_user(&desired(), &[]).await.unwrap();
+    assert_eq!(changes.identities_removed, ["SFTO_ETL"]);
+    assert_eq!(
+        identities_of(&running).len(),
+        2,
+        "only the operator's were removed"
+    );
 }
 
 fn bi_pat(name: &str) -> AddPatRequest {

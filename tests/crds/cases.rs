@@ -431,6 +431,78 @@ pub fn all() -> Vec<Case> {
             expected: "must be a database or database.schema",
         },
         Case {
+            name: "workload identity: a subject of another namespace",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"workloadIdentity": {"serviceAccounts": ["system:serviceaccount:other:etl"]}}),
+            ),
+            expected: "only this namespace's service accounts can be trusted",
+        },
+        Case {
+            name: "workload identity: namespace/name",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"workloadIdentity": {"serviceAccounts": ["etl", "other/etl"]}}),
+            ),
+            expected: "a namespace or a full subject cannot be given",
+        },
+        Case {
+            name: "workload identity: two names for one identity",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"workloadIdentity": {"serviceAccounts": ["dbt-runner", "dbt.runner"]}}),
+            ),
+            expected: "both would be the same Snowflake workload identity",
+        },
+        Case {
+            name: "workload identity: no service account",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"workloadIdentity": {"serviceAccounts": []}}),
+            ),
+            expected: "should have at least 1 items",
+        },
+        Case {
+            name: "workload identity: a service account twice",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"workloadIdentity": {"serviceAccounts": ["etl", "etl"]}}),
+            ),
+            expected: "Duplicate value",
+        },
+        Case {
+            name: "workload identity: an http issuer",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"workloadIdentity": {"serviceAccounts": ["etl"], "issuer": "http://oidc.example.com"}}),
+            ),
+            expected: "must be an https URL",
+        },
+        Case {
+            name: "workload identity: a relative token path",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"workloadIdentity": {"serviceAccounts": ["etl"], "configMap": {"tokenPath": "token"}}}),
+            ),
+            expected: "must be an absolute file path",
+        },
+        Case {
+            name: "workload identity: a malformed ConfigMap name",
+            kind: Kind::ServiceUser,
+            spec: merged(
+                service_user(),
+                json!({"workloadIdentity": {"serviceAccounts": ["etl"], "configMap": {"name": "Etl_Config"}}}),
+            ),
+            expected: "must be a Kubernetes object name",
+        },
+        Case {
             name: "service user: connection in another namespace",
             kind: Kind::ServiceUser,
             spec: merged(

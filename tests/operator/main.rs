@@ -22,3 +22,4 @@ mod oauth;
 mod pat;
 mod service_user;
 mod snowflake_faults;
+mod workload_identity;

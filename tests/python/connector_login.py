@@ -13,7 +13,17 @@ Used by the Rust official-driver tests. Reads one JSON spec from argv[1] (a JSON
      "oauth_token": "<access token>"           # authenticator=oauth
      "private_key_file": "/path/key.p8"        # authenticator=SNOWFLAKE_JWT
      "private_key_file_pwd": "..."             # optional, for an encrypted key
+     "wif_token_file": "/path/token"           # authenticator=WORKLOAD_IDENTITY, provider
+                                               # OIDC, the ID token read from the file
+     "connection_name": "default"              # a connection of the connections.toml in
+                                               # "snowflake_home" (then host, port, account
+                                               # and user come from that file only)
      "login_timeout": 10}                      # optional, seconds (default 10)
+
+Workload identity logins (wif_token_file, or a connection file saying so) set
+SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES to the host first: the connectors refuse to send an
+attestation to a host outside *.snowflakecomputing.com otherwise, and only this environment
+variable widens the list.
 
 logs in, runs SELECT CURRENT_USER(), CURRENT_ROLE(), closes the connection and prints one
 JSON line: {"ok": true, "user": ..., "role": ..., "version": ...} or
@@ -35,7 +45,14 @@ import os
 import sys
 from typing import Any
 
-CREDENTIAL_KEYS = ("password", "pat", "oauth_token", "private_key_file")
+CREDENTIAL_KEYS = (
+    "password",
+    "pat",
+    "oauth_token",
+    "private_key_file",
+    "wif_token_file",
+    "connection_name",
+)
 
 
 def fail(code: int, message: str) -> None:
@@ -69,11 +86,7 @@ def connect_args(spec: dict[str, Any]) -> dict[str, Any]:
     thread.
     """
     timeout = int(spec.get("login_timeout", 10))
-    args: dict[str, Any] = {
-        "host": spec["host"],
-        "port": int(spec["port"]),
-        "protocol": spec.get("protocol", "http"),
-        "account": spec["account"],
+    common: dict[str, Any] = {
         "login_timeout": timeout,
         "network_timeout": timeout,
         "socket_timeout": timeout,
@@ -83,6 +96,16 @@ def connect_args(spec: dict[str, Any]) -> dict[str, Any]:
         "client_store_temporary_credential": False,
         "client_request_mfa_token": False,
         "validate_default_parameters": False,
+    }
+    if spec.get("connection_name") is not None:
+        # Everything else from the file, as a workload reads it.
+        return {"connection_name": spec["connection_name"], **common}
+    args: dict[str, Any] = {
+        "host": spec["host"],
+        "port": int(spec["port"]),
+        "protocol": spec.get("protocol", "http"),
+        "account": spec["account"],
+        **common,
     }
     if spec.get("user") is not None:
         args["user"] = spec["user"]
@@ -96,6 +119,10 @@ def connect_args(spec: dict[str, Any]) -> dict[str, Any]:
     elif spec.get("oauth_token") is not None:
         args["authenticator"] = "oauth"
         args["token"] = spec["oauth_token"]
+    elif spec.get("wif_token_file") is not None:
+        args["authenticator"] = "WORKLOAD_IDENTITY"
+        args["workload_identity_provider"] = "OIDC"
+        args["token_file_path"] = spec["wif_token_file"]
     else:
         args["authenticator"] = "SNOWFLAKE_JWT"
         args["private_key_file"] = spec["private_key_file"]
@@ -112,6 +139,9 @@ def main(argv: list[str]) -> int:
     timeout = str(int(spec.get("login_timeout", 10)))
     os.environ.setdefault("JWT_CNXN_RETRY_ATTEMPTS", "0")
     os.environ.setdefault("JWT_CNXN_WAIT_TIME", timeout)
+    os.environ.setdefault("SNOWFLAKE_WIF_ALLOWED_HOST_SUFFIXES", str(spec["host"]))
+    if spec.get("snowflake_home") is not None:
+        os.environ["SNOWFLAKE_HOME"] = str(spec["snowflake_home"])
     import snowflake.connector
     from snowflake.connector.errors import Error
 
