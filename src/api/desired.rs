@@ -62,6 +62,7 @@ impl SnowflakeServiceUser {
             // Set by the controller once the issuer is known (see
             // `SnowflakeServiceUser::desired_identities`).
             workload_identities: Vec::new(),
+            manage_workload_identities: spec.workload_identity.is_some(),
         }
     }
 }

@@ -164,6 +164,8 @@ async fn apply(
     if let Some(issuer) = &issuer {
         desired.workload_identities = user.desired_identities(issuer);
     }
+    // Identities set up before and dropped from the spec since are removed.
+    desired.manage_workload_identities |= current.is_some_and(|s| s.workload_identity.is_some());
     let client = ctx.connector.get(&conn).await?;
     let previously = current.map(|s| s.granted_roles.clone()).unwrap_or_default();
     let changes = ctx

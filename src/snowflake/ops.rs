@@ -419,9 +419,11 @@ impl SnowflakeApi for SnowflakeClient {
                 changes.roles_revoked.push(role.clone());
             }
         }
-        let created = changes.created;
-        self.converge_identities(user, &desired.workload_identities, created, &mut changes)
-            .await?;
+        if desired.manage_workload_identities || !desired.workload_identities.is_empty() {
+            let created = changes.created;
+            self.converge_identities(user, &desired.workload_identities, created, &mut changes)
+                .await?;
+        }
         Ok(changes)
     }
 

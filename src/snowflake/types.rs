@@ -42,6 +42,11 @@ pub struct DesiredUser {
     /// removed when no longer listed. Others (the `DEFAULT` one, names of other tools) are
     /// left alone.
     pub workload_identities: Vec<WorkloadIdentity>,
+    /// Whether workload identities are converged at all: true when the spec asks for some
+    /// or did before. When false they are not even listed, so a user that never used them
+    /// costs no statement and cannot fail on them (an account or role that cannot run
+    /// `SHOW USER WORKLOAD IDENTITY AUTHENTICATION METHODS`).
+    pub manage_workload_identities: bool,
 }
 
 /// Workload identities whose name starts with this belong to the operator.

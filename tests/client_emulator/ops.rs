@@ -20,6 +20,7 @@ fn desired() -> DesiredUser {
         network_policy: Some("CORP_NP".into()),
         disabled: false,
         workload_identities: Vec::new(),
+        manage_workload_identities: false,
     }
 }
 
@@ -54,6 +55,7 @@ async fn converge_adds_replaces_and_removes_only_the_operators_workload_identiti
     let client = admin_client(&running);
     let with = |identities: Vec<WorkloadIdentity>| DesiredUser {
         workload_identities: identities,
+        manage_workload_identities: true,
         ..desired()
     };
     let changes = client
@@ -155,6 +157,11 @@ async fn converge_adds_replaces_and_removes_only_the_operators_workload_identiti
         ]
     );
     let changes = client.converge_service_user(&desired(), &[]).await.unwrap();
+    assert!(changes.is_empty(), "not managed: not even listed");
+    let changes = client
+        .converge_service_user(&with(vec![]), &[])
+        .await
+        .unwrap();
     assert_eq!(changes.identities_removed, ["SFTO_ETL"]);
     assert_eq!(
         identities_of(&running).len(),
